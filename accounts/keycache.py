@@ -1,0 +1,162 @@
+"""Authentication of presented secrets, cached for the gateway's hot path.
+
+Two levels: a per-process dict with a one-second life, then the shared Django cache
+(Redis in production) with a longer one. A change to a key deletes its shared entry
+on commit, and no process keeps a local copy longer than LOCAL_TTL, so a revoked or
+suspended key stops working everywhere within a second without a database read per
+request.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.models import ApiKey, digest_secret
+
+LOCAL_TTL = 1.0  # seconds; the bound on how long a revoked key may still work
+SHARED_TTL = 300  # seconds
+_MISSING = "missing"
+
+
+class Refusal(StrEnum):
+    MISSING = "missing"
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySnapshot:
+    """What the gateway needs to know about a key, without a database row."""
+
+    key_id: int
+    user_id: int
+    prefix: str
+    status: str
+    expires_at: datetime | None
+    rpm: int | None
+    spend_limit: int | None
+    allowed_models: tuple[str, ...]
+
+    @classmethod
+    def of(cls, key: ApiKey) -> KeySnapshot:
+        return cls(
+            key_id=key.pk,
+            user_id=key.user_id,
+            prefix=key.prefix,
+            status=key.status,
+            expires_at=key.expires_at,
+            rpm=key.rpm,
+            spend_limit=key.spend_limit,
+            allowed_models=tuple(key.allowed_models or ()),
+        )
+
+    def allows_model(self, model_id: str) -> bool:
+        return not self.allowed_models or model_id in self.allowed_models
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    key: KeySnapshot | None
+    refusal: Refusal | None
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+_local: dict[str, tuple[float, KeySnapshot | str]] = {}
+# Unknown secrets are cached too (so guessing costs no database read); the bound keeps
+# a flood of random secrets from growing a process's memory without limit.
+_LOCAL_MAX = 10_000
+
+
+def _cache_key(digest: str) -> str:
+    return f"apikey:{digest}"
+
+
+def forget(digest: str) -> None:
+    _local.pop(digest, None)
+    cache.delete(_cache_key(digest))
+
+
+def clear_local() -> None:
+    _local.clear()
+
+
+def _remember(digest: str, now: float, snapshot: KeySnapshot | str) -> None:
+    if len(_local) >= _LOCAL_MAX:
+        _local.clear()
+    _local[digest] = (now + LOCAL_TTL, snapshot)
+
+
+def _judge(snapshot: KeySnapshot | str) -> AuthResult:
+    if not isinstance(snapshot, KeySnapshot):
+        return AuthResult(None, Refusal.UNKNOWN)
+    if snapshot.status == ApiKey.Status.REVOKED:
+        return AuthResult(snapshot, Refusal.REVOKED)
+    if snapshot.status == ApiKey.Status.SUSPENDED:
+        return AuthResult(snapshot, Refusal.SUSPENDED)
+    if snapshot.expires_at is not None and snapshot.expires_at <= timezone.now():
+        return AuthResult(snapshot, Refusal.EXPIRED)
+    return AuthResult(snapshot, None)
+
+
+def _precheck(secret: str | None) -> AuthResult | None:
+    from accounts.services import is_well_formed
+
+    if not secret:
+        return AuthResult(None, Refusal.MISSING)
+    if not is_well_formed(secret):
+        return AuthResult(None, Refusal.MALFORMED)
+    return None
+
+
+def _load(digest: str) -> KeySnapshot | str:
+    key = ApiKey.objects.filter(digest=digest).first()
+    return KeySnapshot.of(key) if key else _MISSING
+
+
+def authenticate(secret: str | None) -> AuthResult:
+    """Authenticate a presented secret (sync; reads the database on a cache miss)."""
+    refused = _precheck(secret)
+    if refused:
+        return refused
+    digest = digest_secret(secret)  # type: ignore[arg-type]
+    now = time.monotonic()
+    hit = _local.get(digest)
+    if hit and hit[0] > now:
+        return _judge(hit[1])
+    snapshot = cache.get(_cache_key(digest))
+    if snapshot is None:
+        snapshot = _load(digest)
+        cache.set(_cache_key(digest), snapshot, SHARED_TTL)
+    _remember(digest, now, snapshot)
+    return _judge(snapshot)
+
+
+async def aauthenticate(secret: str | None) -> AuthResult:
+    """Async twin for the gateway: no thread hop at all on a local hit."""
+    refused = _precheck(secret)
+    if refused:
+        return refused
+    digest = digest_secret(secret)  # type: ignore[arg-type]
+    now = time.monotonic()
+    hit = _local.get(digest)
+    if hit and hit[0] > now:
+        return _judge(hit[1])
+    snapshot = await cache.aget(_cache_key(digest))
+    if snapshot is None:
+        snapshot = await sync_to_async(_load)(digest)
+        await cache.aset(_cache_key(digest), snapshot, SHARED_TTL)
+    _remember(digest, now, snapshot)
+    return _judge(snapshot)

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.services import api_key_find, api_key_revoke
+
+
+class Command(BaseCommand):
+    help = "Revoke an API key, given by its secret or its visible prefix. Revocation is final."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("key", help="the secret (sk-nx-...) or the visible prefix")
+
+    def handle(self, *args: Any, key: str, **options: Any) -> None:
+        api_key = api_key_find(secret_or_prefix=key.strip())
+        if api_key is None:
+            raise CommandError("no single key matches that secret or prefix")
+        api_key_revoke(key=api_key)
+        self.stdout.write(f"Revoked {api_key.prefix}… of {api_key.user.email}")

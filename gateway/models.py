@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class UsageRecord(models.Model):
+    """One /v1 request as metered: what it asked, where it went, what it cost.
+    Written in batches after the response (the hot path never waits for it)."""
+
+    request_id = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, on_delete=models.SET_NULL, related_name="usage_records"
+    )
+    endpoint = models.CharField(max_length=40)
+    model = models.CharField(max_length=120)
+    provider = models.CharField(max_length=64, blank=True)
+    upstream_model = models.CharField(max_length=200, blank=True)
+    upstream_key_id = models.BigIntegerField(null=True, blank=True)
+    stream = models.BooleanField(default=False)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    # Non-token units: images, characters of speech, seconds of audio.
+    units = models.PositiveIntegerField(default=0)
+    charge = models.BigIntegerField(default=0, help_text="credits")
+    estimated = models.BooleanField(default=False, help_text="tokens counted by nexai")
+    status = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=64, blank=True)
+    client_disconnected = models.BooleanField(default=False)
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["api_key", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.model} {self.status}"
+
+
+class StoredResponse(models.Model):
+    """A Responses API result kept for `previous_response_id` and GET/DELETE, per owner."""
+
+    response_id = models.CharField(max_length=80, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stored_responses"
+    )
+    model = models.CharField(max_length=120)
+    body = models.JSONField()
+    # The whole conversation up to and including this response, as chat messages.
+    messages = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.response_id
