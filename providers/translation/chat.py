@@ -1,0 +1,191 @@
+"""Builders for the hub dialect, OpenAI Chat Completions.
+
+Every translator produces chat objects through these, so the shapes are fixed
+in one place and match what the `openai` SDK parses.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from .errors import TranslationError
+from .usage import Usage
+
+SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:24]}"
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def completion(
+    *,
+    completion_id: str,
+    model: str,
+    created: int,
+    content: str | None,
+    tool_calls: list[dict[str, Any]],
+    finish_reason: str,
+    usage: Usage | None,
+) -> dict[str, Any]:
+    """A whole `chat.completion` object with one choice."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    result: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+        ],
+    }
+    if usage is not None:
+        result["usage"] = usage.to_openai_chat()
+    return result
+
+
+def tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def dump_arguments(arguments: Any) -> str:
+    """Tool arguments as the JSON string chat completions carry."""
+    return json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
+
+
+def parse_arguments(arguments: Any, *, param: str) -> dict[str, Any]:
+    """A chat tool call's JSON arguments string as the object other dialects want."""
+    if isinstance(arguments, dict):
+        return arguments
+    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+        return {}
+    if not isinstance(arguments, str):
+        raise TranslationError("Tool call arguments must be a JSON string.", param=param)
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        raise TranslationError("Tool call arguments are not valid JSON.", param=param) from None
+    if not isinstance(parsed, dict):
+        raise TranslationError("Tool call arguments must be a JSON object.", param=param)
+    return parsed
+
+
+def lenient_arguments(arguments: Any) -> dict[str, Any]:
+    """Parse arguments that a model produced, never failing.
+
+    Models do sometimes emit broken JSON; that is the upstream's output, not the
+    caller's fault, so it is kept (as a string) rather than turned into an error.
+    """
+    try:
+        return parse_arguments(arguments, param="")
+    except TranslationError:
+        return {"_raw_arguments": arguments}
+
+
+class ChunkFactory:
+    """Builds the `chat.completion.chunk` objects of one stream (same id and time)."""
+
+    def __init__(self, *, model: str, chunk_id: str | None, created: int | None) -> None:
+        self.chunk_id = chunk_id or new_id("chatcmpl-")
+        self.model = model
+        self.created = created if created is not None else now()
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.chunk_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+
+    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
+        # What OpenAI sends last when stream_options.include_usage is set.
+        return {
+            "id": self.chunk_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": usage.to_openai_chat(),
+        }
+
+    def role_chunk(self) -> dict[str, Any]:
+        return self.chunk({"role": "assistant", "content": "", "refusal": None})
+
+    def text_chunk(self, text: str) -> dict[str, Any]:
+        return self.chunk({"content": text})
+
+    def tool_start_chunk(self, index: int, call_id: str, name: str, arguments: str = "") -> dict:
+        return self.chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": arguments},
+                    }
+                ]
+            }
+        )
+
+    def tool_arguments_chunk(self, index: int, fragment: str) -> dict[str, Any]:
+        return self.chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
+
+    def finish_chunk(self, finish_reason: str) -> dict[str, Any]:
+        return self.chunk({}, finish_reason)
+
+
+def text_of_parts(
+    content: Any, *, param: str, allowed: frozenset[str] = frozenset({"text"}), sep: str = ""
+) -> str:
+    """The text of content given as a str or a list of text parts (system, tool, assistant)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise TranslationError("Content must be a string or a list of parts.", param=param)
+    texts = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in allowed:
+            raise TranslationError(
+                f"Content part type {kind!r} is not supported here.", param=f"{param}[{j}].type"
+            )
+        texts.append(part.get(kind) or "")  # a "text" part's text, a "refusal" part's refusal
+    return sep.join(texts)
+
+
+def collapse_text_parts(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """A lone text part as a plain string, the form every OpenAI-compatible upstream takes.
+
+    Several parts stay a list: joining them would change where one text ends.
+    """
+    if len(parts) == 1 and parts[0].get("type") == "text":
+        return str(parts[0]["text"])
+    return parts
+
+
+def expect_list(value: Any, *, param: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise TranslationError(f"'{param}' must be an array.", param=param)
+    return value
+
+
+def expect_dict(value: Any, *, param: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TranslationError(f"'{param}' must be an object.", param=param)
+    return value
