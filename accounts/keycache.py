@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import ApiKey, digest_secret
+from nexai.db import in_thread
 
 LOCAL_TTL = 1.0  # seconds; the bound on how long a revoked key may still work
 SHARED_TTL = 300  # seconds
@@ -156,7 +156,7 @@ async def aauthenticate(secret: str | None) -> AuthResult:
         return _judge(hit[1])
     snapshot = await cache.aget(_cache_key(digest))
     if snapshot is None:
-        snapshot = await sync_to_async(_load)(digest)
+        snapshot = await in_thread(_load)(digest)
         await cache.aset(_cache_key(digest), snapshot, SHARED_TTL)
     _remember(digest, now, snapshot)
     return _judge(snapshot)

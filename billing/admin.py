@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.models import User
-from billing.models import LedgerEntry, Wallet
+from billing.models import LedgerEntry, StripeEvent, Wallet
 from billing.services import credits_grant
 
 
@@ -146,4 +146,20 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    """Every Stripe webhook delivery and what it did, for answering "where is my top-up?"."""
+
+    list_display = ["received_at", "event_id", "type", "outcome", "user", "session_id"]
+    list_filter = ["outcome", "type"]
+    search_fields = ["event_id", "session_id", "user__email"]
+    date_hierarchy = "received_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -17,6 +17,8 @@ class Wallet(models.Model):
     total_spent = models.BigIntegerField(default=0, help_text=_("lifetime usage, credits"))
     # Set once credits other than the signup gift arrive: the account is on the paid plan.
     paid = models.BooleanField(default=False)
+    # Bumped by every entry, under the row lock: orders snapshots of the balance.
+    version = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -81,3 +83,38 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ImmutableLedger("Ledger entries cannot be deleted; post an adjustment instead.")
+
+
+class StripeEvent(models.Model):
+    """A webhook delivery from Stripe, stored under its event id so that a replay is
+    recognised, with what the handler did (or why it failed) for support."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("Received")  # stored, handler not finished
+        CREDITED = "credited", _("Credited")
+        ALREADY_CREDITED = "already_credited", _("Already credited")
+        IGNORED = "ignored", _("Ignored")
+        FAILED = "failed", _("Failed")
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED)
+    action = models.CharField(max_length=300, blank=True, help_text=_("what the handler did"))
+    error = models.TextField(blank=True)
+    session_id = models.CharField(max_length=255, blank=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type} ({self.outcome})"

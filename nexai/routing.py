@@ -1,4 +1,10 @@
 from __future__ import annotations
 
-# Websocket routes; the dashboard adds its live-balance consumer here.
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from dashboard.consumers import BalanceConsumer
+
+# Websocket routes: the dashboard's live balance.
+websocket_urlpatterns: list = [
+    path("ws/balance/", BalanceConsumer.as_asgi()),
+]

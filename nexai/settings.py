@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "billing",
     "providers",
     "gateway",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -136,8 +137,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
     "settle-stale-reservations": {"task": "gateway.tasks.settle_stale", "schedule": 60.0},
+    "flush-usage": {"task": "gateway.tasks.flush_usage", "schedule": 10.0},
     "verify-wallets": {"task": "billing.tasks.verify_wallets", "schedule": 3600.0},
 }
+# Seconds between the gateway's background writes of usage and charges (0: only the
+# Celery task and run_periodic_jobs write them).
+NEXAI_USAGE_FLUSH_INTERVAL = float(env_str("NEXAI_USAGE_FLUSH_INTERVAL", "0.2"))
 
 # Email: the console backend unless an SMTP host is configured.
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -11,3 +11,6 @@ CATALOGUE_VERSION_KEY = "catalogue:version"
 def catalogue_changed() -> None:
     """Tell every process that the catalogue changed: their snapshots reload."""
     cache.set(CATALOGUE_VERSION_KEY, timezone.now().timestamp(), None)
+    from providers import catalogue
+
+    catalogue.reset()

@@ -9,10 +9,8 @@ from tests.factories import Personas, make_personas
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    try:  # TEMPORARY-UNTIL-FAKES
-        from tests.fakes import network_guard
-    except ImportError:
-        return
+    from tests.fakes import network_guard
+
     network_guard.install()
 
 
@@ -32,9 +30,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches() -> None:
+def _fresh_state() -> None:
+    """Every test starts with empty caches, wallet copies, rate windows and cooldowns
+    (with REDIS_URL set, cache.clear() empties the test Redis database)."""
+    from gateway import spend, upstream
+    from providers import catalogue
+
     cache.clear()
     keycache.clear_local()
+    spend._local_store.reset()
+    upstream.reset_cooldowns()
+    catalogue.reset()
 
 
 @pytest.fixture
@@ -45,3 +51,13 @@ def personas(db: None) -> Personas:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def live_app(transactional_db: None):  # type: ignore[no-untyped-def]
+    """The whole project (HTTP and websockets) on a real port, sharing the test DB."""
+    from tests.servers import AsgiServer
+
+    server = AsgiServer().start()
+    yield server
+    server.stop()

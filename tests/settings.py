@@ -11,3 +11,4 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 # Keep test keys apart from anything a developer's own server put in the same Redis.
 CACHES["default"]["KEY_PREFIX"] = "nexai-test"
+NEXAI_USAGE_FLUSH_INTERVAL = 0  # tests flush explicitly (gateway.writer.flush)

@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                 ('balance', models.BigIntegerField(default=0, help_text='credits')),
                 ('total_spent', models.BigIntegerField(default=0, help_text='lifetime usage, credits')),
                 ('paid', models.BooleanField(default=False)),
+                ('version', models.BigIntegerField(default=0)),
                 ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='wallet', to=settings.AUTH_USER_MODEL)),
             ],

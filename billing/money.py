@@ -1,0 +1,24 @@
+"""Showing money. Credits are integers (1 credit = US$0.000001) and stay integers here:
+dollars are built with divmod, never with floats, so what a customer reads is exact."""
+
+from __future__ import annotations
+
+CREDITS_PER_USD = 1_000_000
+CREDITS_PER_CENT = 10_000
+
+
+def credits_to_usd(credits: int, *, places: int | None = None) -> str:
+    """ "$4.998765" for 4,998,765 credits. Without `places` the amount is exact: at least two
+    decimals and as many more as it needs (a price of 75,000 credits is "$0.075"). With
+    `places` it is cut toward zero to that many decimals (for compact figures)."""
+    sign = "-" if credits < 0 else ""
+    dollars, micros = divmod(abs(int(credits)), CREDITS_PER_USD)
+    fraction = f"{micros:06d}"
+    fraction = fraction.rstrip("0").ljust(2, "0") if places is None else fraction[:places]
+    text = f"{dollars:,}" + (f".{fraction}" if fraction else "")
+    return f"{sign}${text}"
+
+
+def cents_to_usd(cents: int) -> str:
+    dollars, rest = divmod(int(cents), 100)
+    return f"${dollars:,}.{rest:02d}"

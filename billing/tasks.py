@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from billing.services import wallets_verify
+
+log = logging.getLogger(__name__)
+
+
+@shared_task
+def verify_wallets() -> int:
+    """Report every wallet whose balance differs from the sum of its ledger entries."""
+    drifts = wallets_verify()
+    for drift in drifts:
+        log.error(
+            "wallet %s drifted: balance %s, ledger sum %s",
+            drift.wallet_id,
+            drift.balance,
+            drift.ledger_sum,
+        )
+    return len(drifts)

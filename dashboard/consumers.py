@@ -1,0 +1,56 @@
+"""The overview page's live balance: one websocket per open page, in the owner's
+wallet group, fed by billing.live after every committed ledger change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from billing.live import wallet_group
+from billing.models import Wallet
+from billing.money import credits_to_usd
+
+
+def _payload(balance: int, total_spent: int) -> dict[str, Any]:
+    # Formatted here so the page's script never does money arithmetic.
+    return {
+        "type": "wallet.update",
+        "balance": balance,
+        "total_spent": total_spent,
+        "balance_display": credits_to_usd(balance),
+        "total_spent_display": credits_to_usd(total_spent),
+    }
+
+
+class BalanceConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.group = wallet_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        # The page was rendered before the socket opened; send the current figures so
+        # a charge that landed in between is not missed.
+        figures = await self._figures(user.pk)
+        await self.send_json(_payload(*figures))
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """The socket is one-way: clients have nothing to say."""
+
+    async def wallet_update(self, event: dict[str, Any]) -> None:
+        await self.send_json(_payload(event["balance"], event["total_spent"]))
+
+    @database_sync_to_async
+    def _figures(self, user_id: int) -> tuple[int, int]:
+        row = Wallet.objects.filter(user_id=user_id).values_list("balance", "total_spent").first()
+        return row or (0, 0)

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import ApiKey, User
+from billing.money import CREDITS_PER_USD
+from billing.stripe_topups import TOPUP_MAX_CENTS, TOPUP_MIN_CENTS, TOPUP_PRESETS_CENTS
+from dashboard.selectors import public_models
+
+
+class SignupForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email address"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 8 characters, not only digits, not a common password."),
+    )
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email=email).exists():
+            raise forms.ValidationError(_("An account with this email address already exists."))
+        return email
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("password") and data.get("email"):
+            try:
+                password_validation.validate_password(data["password"], User(email=data["email"]))
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return data
+
+
+def _dollars_to_credits(value: Decimal) -> int:
+    # Decimal, not float: "12.34" is exactly 12,340,000 credits.
+    return int(value * CREDITS_PER_USD)
+
+
+def _end_of_day(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+class KeyForm(forms.Form):
+    """A key's name and limits; blank limits mean "no limit of its own"."""
+
+    name = forms.CharField(label=_("Name"), max_length=100, required=False)
+    rpm = forms.IntegerField(
+        label=_("Requests per minute"),
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text=_("Blank: your plan's limit."),
+    )
+    spend_limit_usd = forms.DecimalField(
+        label=_("Spend limit (US$)"),
+        required=False,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("1000000"),
+        decimal_places=6,
+        help_text=_("Lifetime cap for this key. Blank: no cap."),
+    )
+    allowed_models = forms.MultipleChoiceField(
+        label=_("Allowed models"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every model."),
+    )
+    expires_on = forms.DateField(
+        label=_("Valid until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Last day the key works (UTC). Blank: never expires."),
+    )
+
+    def __init__(self, *args: Any, key: ApiKey | None = None, **kwargs: Any) -> None:
+        if key is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": key.name,
+                "rpm": key.rpm,
+                "spend_limit_usd": (
+                    Decimal(key.spend_limit) / CREDITS_PER_USD
+                    if key.spend_limit is not None
+                    else None
+                ),
+                "allowed_models": key.allowed_models,
+                "expires_on": (
+                    (key.expires_at - timedelta(seconds=1)).date() if key.expires_at else None
+                ),
+            }
+        super().__init__(*args, **kwargs)
+        ids = [m.public_id for m in public_models()]
+        # A key may still name a model that was disabled since; keep it visible.
+        ids += [m for m in (key.allowed_models if key else []) if m not in ids]
+        self.fields["allowed_models"].choices = [(i, i) for i in ids]
+
+    def clean_expires_on(self) -> date | None:
+        day = self.cleaned_data.get("expires_on")
+        if day and _end_of_day(day) <= timezone.now():
+            raise forms.ValidationError(_("Pick a day that has not ended yet."))
+        return day
+
+    def limits(self) -> dict[str, Any]:
+        """The cleaned values as api_key_create / api_key_update arguments."""
+        data = self.cleaned_data
+        spend = data.get("spend_limit_usd")
+        expires = data.get("expires_on")
+        return {
+            "name": data.get("name", "").strip(),
+            "rpm": data.get("rpm"),
+            "spend_limit": _dollars_to_credits(spend) if spend is not None else None,
+            "allowed_models": list(data.get("allowed_models") or []),
+            "expires_at": _end_of_day(expires) if expires else None,
+        }
+
+
+class TopupForm(forms.Form):
+    PRESETS = [(str(c), f"${c // 100}") for c in TOPUP_PRESETS_CENTS]
+
+    preset = forms.ChoiceField(
+        choices=[*PRESETS, ("custom", _("Other"))],
+        initial=str(TOPUP_PRESETS_CENTS[1]),
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    custom_usd = forms.DecimalField(
+        label=_("Amount (US$)"),
+        required=False,
+        decimal_places=2,
+        min_value=Decimal(TOPUP_MIN_CENTS) / 100,
+        max_value=Decimal(TOPUP_MAX_CENTS) / 100,
+        widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "20.00"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        preset = data.get("preset") or "custom"
+        if preset != "custom":
+            data["amount_cents"] = int(preset)
+        elif data.get("custom_usd") is not None:
+            data["amount_cents"] = int(data["custom_usd"] * 100)
+        elif "custom_usd" not in self.errors:
+            self.add_error("custom_usd", _("Enter an amount between $5 and $1,000."))
+        return data
+
+
+class UsageFilterForm(forms.Form):
+    STATUS_CHOICES = [
+        ("", _("Any status")),
+        ("ok", _("Successful (2xx)")),
+        ("error", _("Failed")),
+        ("400", "400"),
+        ("401", "401"),
+        ("402", "402"),
+        ("403", "403"),
+        ("404", "404"),
+        ("429", "429"),
+        ("500", "500"),
+        ("502", "502"),
+        ("503", "503"),
+        ("504", "504"),
+    ]
+
+    key = forms.ModelChoiceField(
+        label=_("Key"), queryset=ApiKey.objects.none(), required=False, empty_label=_("All keys")
+    )
+    model = forms.ChoiceField(label=_("Model"), required=False)
+    status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, user: User, models: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the customer's own keys are valid choices: another customer's key id is
+        # a form error, never a filter.
+        self.fields["key"].queryset = ApiKey.objects.owned_by(user)
+        self.fields["key"].label_from_instance = lambda k: f"{k.name or k.prefix} ({k.prefix}…)"
+        self.fields["model"].choices = [("", _("All models")), *((m, m) for m in models)]
+
+    def filters(self) -> dict[str, Any]:
+        # Valid fields still filter when another one is wrong.
+        self.is_valid()
+        data = self.cleaned_data
+        return {
+            "api_key": data.get("key"),
+            "model": data.get("model", ""),
+            "status": data.get("status", ""),
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+        }

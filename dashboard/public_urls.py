@@ -1,0 +1,49 @@
+"""Public pages and the account pages, without a namespace: Django's auth views and
+settings.LOGIN_URL expect the plain names (login, password_reset_done...)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from dashboard import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("models/", views.pricing, name="pricing"),
+    path("docs/", views.quickstart, name="quickstart"),
+    path("signup/", views.signup, name="signup"),
+    path("verify/resend/", views.verify_resend, name="verify_resend"),
+    path("verify/<str:token>/", views.verify_email, name="verify_email"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            email_template_name="emails/password_reset.txt",
+            subject_template_name="emails/password_reset_subject.txt",
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            success_url=reverse_lazy("password_reset_complete")
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+]

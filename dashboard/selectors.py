@@ -1,0 +1,213 @@
+"""Reads behind the dashboard pages and the management API. Every function takes the
+customer and filters by them first, so no caller can forget the owner."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from billing.models import LedgerEntry
+from billing.money import credits_to_usd
+from gateway.models import StoredResponse, UsageRecord
+from providers.models import AiModel
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    requests: int
+    charge: int  # credits
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def daily_series(*, user: User, days: int = 30, today: date | None = None) -> list[DayPoint]:
+    """Requests and spend per UTC day for the last `days` days, today included, with
+    the quiet days present as zeros so a chart has one point per day."""
+    today = today or timezone.now().date()
+    start = today - timedelta(days=days - 1)
+    rows = (
+        UsageRecord.objects.filter(user=user, created_at__gte=_day_start(start))
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(requests=Count("id"), charge=Sum("charge"))
+    )
+    by_day = {row["day"]: row for row in rows}
+    points = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        row = by_day.get(day, {})
+        points.append(DayPoint(day, row.get("requests", 0), row.get("charge") or 0))
+    return points
+
+
+def recent_requests(*, user: User, limit: int = 8) -> list[UsageRecord]:
+    return list(
+        UsageRecord.objects.filter(user=user)
+        .select_related("api_key")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def usage_filtered(
+    *,
+    user: User,
+    api_key: ApiKey | None = None,
+    model: str = "",
+    status: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[UsageRecord]:
+    """The customer's request log, newest first. `status` is "ok" (2xx), "error"
+    (anything else) or one HTTP status code; dates are inclusive UTC days."""
+    records = UsageRecord.objects.filter(user=user).select_related("api_key")
+    if api_key is not None:
+        records = records.filter(api_key=api_key)
+    if model:
+        records = records.filter(model=model)
+    if status == "ok":
+        records = records.filter(status__gte=200, status__lt=300)
+    elif status == "error":
+        records = records.filter(Q(status__lt=200) | Q(status__gte=300))
+    elif status.isdigit():
+        records = records.filter(status=int(status))
+    if date_from:
+        records = records.filter(created_at__gte=_day_start(date_from))
+    if date_to:
+        records = records.filter(created_at__lt=_day_start(date_to + timedelta(days=1)))
+    return records.order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class ModelTotal:
+    model: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    charge: int  # credits
+
+
+def model_totals(*, records: QuerySet[UsageRecord]) -> list[ModelTotal]:
+    rows = (
+        records.order_by()
+        .values("model")
+        .annotate(
+            requests=Count("id"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            charge=Sum("charge"),
+        )
+        .order_by("-charge", "model")
+    )
+    return [
+        ModelTotal(
+            model=row["model"],
+            requests=row["requests"],
+            input_tokens=row["input_tokens"] or 0,
+            output_tokens=row["output_tokens"] or 0,
+            charge=row["charge"] or 0,
+        )
+        for row in rows
+    ]
+
+
+def models_used(*, user: User) -> list[str]:
+    return list(
+        UsageRecord.objects.filter(user=user)
+        .order_by("model")
+        .values_list("model", flat=True)
+        .distinct()
+    )
+
+
+CSV_HEADER = [
+    "created_at",
+    "request_id",
+    "api_key",
+    "endpoint",
+    "model",
+    "provider",
+    "stream",
+    "status",
+    "error_code",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "units",
+    "charge_credits",
+    "charge_usd",
+    "estimated",
+    "latency_ms",
+    "ttft_ms",
+]
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def usage_csv_lines(*, records: QuerySet[UsageRecord]) -> Iterator[str]:
+    """The request log as CSV lines, read in chunks so an export of a busy account
+    streams in constant memory."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    for r in records.iterator(chunk_size=2000):
+        yield writer.writerow(
+            [
+                r.created_at.isoformat(),
+                r.request_id,
+                r.api_key.prefix if r.api_key else "",
+                r.endpoint,
+                _csv_safe(r.model),
+                r.provider,
+                int(r.stream),
+                r.status,
+                r.error_code,
+                r.input_tokens,
+                r.cached_input_tokens,
+                r.output_tokens,
+                r.units,
+                r.charge,
+                credits_to_usd(r.charge).replace("$", "").replace(",", ""),
+                int(r.estimated),
+                r.latency_ms,
+                "" if r.ttft_ms is None else r.ttft_ms,
+            ]
+        )
+
+
+def _csv_safe(value: str) -> str:
+    # A model id is the client's own text: one starting with = + - @ would run as a
+    # formula when the export is opened in a spreadsheet.
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def ledger_entries(*, user: User) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(wallet__user=user).select_related("api_key")
+
+
+def stored_responses(*, user: User) -> QuerySet[StoredResponse]:
+    return StoredResponse.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_keys(*, user: User) -> QuerySet[ApiKey]:
+    return ApiKey.objects.owned_by(user)
+
+
+def public_models(*, types: Iterable[str] | None = None) -> list[AiModel]:
+    models = AiModel.objects.filter(enabled=True)
+    if types:
+        models = models.filter(type__in=list(types))
+    return list(models.order_by("type", "owned_by", "public_id"))

@@ -1,0 +1,82 @@
+"""Template filters for money and for keeping query strings across pagination."""
+
+from __future__ import annotations
+
+from django import template
+from django.conf import settings
+from django.http import QueryDict
+from django.utils.translation import gettext as _
+
+from billing.money import cents_to_usd, credits_to_usd
+
+register = template.Library()
+
+
+@register.filter
+def usd(credits: int | None) -> str:
+    """Exact dollars for a number of credits: "$4.998765", "$5.00"."""
+    return "" if credits is None else credits_to_usd(credits)
+
+
+@register.filter
+def usd2(credits: int | None) -> str:
+    """Dollars to the cent, cut toward zero, for headline figures."""
+    return "" if credits is None else credits_to_usd(credits, places=2)
+
+
+@register.filter
+def cents(value: int) -> str:
+    return cents_to_usd(value)
+
+
+@register.filter
+def signed_credits(value: int) -> str:
+    return f"{value:+,}"
+
+
+@register.filter
+def credits(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+@register.simple_tag
+def query_with(query: QueryDict, **changes: object) -> str:
+    """The current query string with some parameters replaced (pagination links keep
+    the filters)."""
+    params = query.copy()
+    for name, value in changes.items():
+        params[name] = str(value)
+    return params.urlencode()
+
+
+@register.filter
+def usd_short(credits: int | None) -> str:
+    """ "$5" for whole dollars, "$5.50" otherwise: for headlines and buttons."""
+    if credits is None:
+        return ""
+    text = credits_to_usd(credits, places=2)
+    return text.removesuffix(".00")
+
+
+@register.simple_tag
+def signup_gift() -> str:
+    return usd_short(settings.NEXAI_SIGNUP_CREDITS)
+
+
+@register.simple_tag
+def image_prices(model: object) -> str:
+    """An image model's price: one figure, or one per size."""
+    from django.utils.html import format_html, format_html_join
+
+    prices = getattr(model, "per_image", None)
+    if prices is None:
+        return "—"
+    if isinstance(prices, dict):
+        return format_html_join(
+            format_html("<br>"),
+            "{} <span class='muted small'>{}</span>",
+            ((credits_to_usd(int(v)), size) for size, v in prices.items()),
+        )
+    return format_html(
+        "{} <span class='muted small'>{}</span>", credits_to_usd(int(prices)), _("/ image")
+    )

@@ -1,0 +1,201 @@
+"""Chat through any upstream: the one path behind /v1/chat/completions, and behind
+/v1/messages and /v1/responses once they have translated their request."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from django.http import HttpResponse, StreamingHttpResponse
+
+from billing.pricing import token_charge
+from gateway import errors, metering, pipeline, upstream
+from gateway.dialects import Emitter
+from gateway.errors import GatewayError
+from gateway.pipeline import Ticket
+from providers.catalogue import ModelInfo
+from providers.translation.usage import Usage
+
+
+def reservation(model: ModelInfo, body: dict[str, Any]) -> tuple[int, int]:
+    """(estimated input tokens, credits to reserve): the prompt as counted, plus the
+    most output the request allows."""
+    input_tokens = metering.chat_input_tokens(body)
+    max_output = metering.requested_max_output(body, model.max_output_tokens)
+    n = body.get("n") if isinstance(body.get("n"), int) else 1
+    estimate = token_charge(model.prices, input_tokens=input_tokens, output_tokens=max_output * n)
+    return input_tokens, max(estimate, 1)
+
+
+def _metered(
+    usage: dict[str, Any] | None, *, input_estimate: int, counter: metering.OutputCounter
+) -> tuple[Usage, bool]:
+    """The upstream's usage when it reported one, else nexai's estimate (marked)."""
+    if usage:
+        return Usage.from_openai_chat(usage), False
+    return Usage(input_tokens=input_estimate, output_tokens=counter.tokens), True
+
+
+def _charge_values(ticket: Ticket, usage: Usage, estimated: bool) -> dict[str, Any]:
+    charge = token_charge(
+        ticket.model.prices,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+    )
+    return {
+        "charge": charge,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_input_tokens": usage.cached_input_tokens,
+        "estimated": estimated,
+    }
+
+
+def _route_values(attempt: upstream.Attempt) -> dict[str, Any]:
+    return {
+        "provider": attempt.route.provider.name,
+        "upstream_model": attempt.route.upstream_model,
+        "upstream_key_id": attempt.key.id,
+    }
+
+
+async def run(
+    ticket: Ticket, body: dict[str, Any], emitter: Emitter, *, input_estimate: int
+) -> HttpResponse:
+    """Call the upstream (with fallback) and answer in the emitter's dialect. The
+    ticket is always settled: with the real charge, or with nothing on failure."""
+    stream = ticket.stream
+    try:
+        attempt = await upstream.open_call(
+            ticket.model,
+            lambda adapter, route, key: adapter.chat_request(
+                body, route=route, key=key, stream=stream
+            ),
+        )
+    except GatewayError as err:
+        await pipeline.settle(ticket, status=err.status, error_code=err.code)
+        return err.response(emitter.dialect, ticket.request_id)
+    except Exception:
+        await pipeline.settle(ticket, status=500, error_code="internal_error")
+        raise
+    if stream:
+        response = StreamingHttpResponse(
+            _relay(ticket, attempt, emitter, input_estimate=input_estimate),
+            content_type=emitter.stream_content_type,
+        )
+        response["cache-control"] = "no-cache"
+        response["x-accel-buffering"] = "no"
+        return ticket.headers(response)
+    return await _complete(ticket, attempt, emitter, input_estimate=input_estimate)
+
+
+async def _complete(
+    ticket: Ticket, attempt: upstream.Attempt, emitter: Emitter, *, input_estimate: int
+) -> HttpResponse:
+    try:
+        async with asyncio.timeout(attempt.remaining()):
+            raw = await attempt.response.aread()
+        data = orjson.loads(raw)
+        completion = attempt.adapter.chat_response(data, model=ticket.model.public_id)
+    except TimeoutError:
+        err = errors.upstream_timeout()
+    except (httpx.HTTPError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        err = errors.upstream_failed("The upstream's answer could not be read.")
+    else:
+        err = None
+    finally:
+        await attempt.response.aclose()
+    if err is not None:
+        await pipeline.settle(
+            ticket, status=err.status, error_code=err.code, **_route_values(attempt)
+        )
+        return err.response(emitter.dialect, ticket.request_id)
+    ticket.first_byte = time.monotonic()
+    counter = metering.OutputCounter()
+    if not completion.get("usage"):
+        counter.add_message(completion)
+    usage, estimated = _metered(
+        completion.get("usage"), input_estimate=input_estimate, counter=counter
+    )
+    passthrough = raw if completion is data and emitter.dialect == "openai" else None
+    content = emitter.complete(completion, passthrough)
+    await pipeline.settle(
+        ticket, **_charge_values(ticket, usage, estimated), **_route_values(attempt)
+    )
+    return ticket.headers(HttpResponse(content, content_type="application/json"))
+
+
+async def _relay(
+    ticket: Ticket, attempt: upstream.Attempt, emitter: Emitter, *, input_estimate: int
+) -> AsyncIterator[bytes]:
+    decoder = attempt.adapter.chat_stream(model=ticket.model.public_id)
+    counter = metering.OutputCounter()
+    usage: dict[str, Any] | None = None
+    outcome: dict[str, Any] = {"status": 200}
+    chunks = attempt.response.aiter_bytes().__aiter__()
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(attempt.remaining()):
+                    data = await chunks.__anext__()
+            except StopAsyncIteration:
+                pieces = decoder.finish()
+                done = True
+            else:
+                pieces = decoder.feed(data)
+                done = False
+            out = []
+            for piece in pieces:
+                if piece.chunk.get("usage"):
+                    usage = piece.chunk["usage"]
+                counter.add_chunk(piece.chunk)
+                out.append(emitter.piece(piece))
+            if done:
+                out.append(emitter.finish())
+            payload = b"".join(out)
+            if payload:
+                if ticket.first_byte is None:
+                    ticket.first_byte = time.monotonic()
+                yield payload
+            if done:
+                break
+            await _progress(ticket, usage, input_estimate, counter)
+    except asyncio.CancelledError:
+        # The client went away: stop the upstream (finally) and charge what was made.
+        outcome = {"status": 499, "error_code": "client_disconnected", "client_disconnected": True}
+        raise
+    except (TimeoutError, httpx.HTTPError) as exc:
+        err = (
+            errors.upstream_timeout()
+            if isinstance(exc, TimeoutError)
+            else errors.upstream_failed("The upstream connection failed mid-stream.")
+        )
+        outcome = {"status": err.status, "error_code": err.code}
+        yield emitter.error(err)
+    finally:
+        await attempt.response.aclose()
+        metered, estimated = _metered(usage, input_estimate=input_estimate, counter=counter)
+        await pipeline.settle(
+            ticket,
+            **outcome,
+            **_charge_values(ticket, metered, estimated),
+            **_route_values(attempt),
+        )
+
+
+async def _progress(
+    ticket: Ticket,
+    usage: dict[str, Any] | None,
+    input_estimate: int,
+    counter: metering.OutputCounter,
+) -> None:
+    if time.monotonic() - ticket.last_heartbeat < pipeline.HEARTBEAT_EVERY:
+        return
+    metered, estimated = _metered(usage, input_estimate=input_estimate, counter=counter)
+    values = _charge_values(ticket, metered, estimated)
+    await pipeline.heartbeat(ticket, charge_so_far=values.pop("charge"), **values)

@@ -1,0 +1,122 @@
+"""Errors in the caller's dialect (DESIGN.md's table): OpenAI's shape for /v1 paths,
+Anthropic's for /v1/messages. Every response carries x-request-id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.http import HttpResponse
+
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+
+
+class GatewayError(Exception):
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        code: str,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self, dialect: str) -> dict[str, Any]:
+        if dialect == ANTHROPIC:
+            return {
+                "type": "error",
+                "error": {
+                    "type": _ANTHROPIC_TYPES.get(self.status, "api_error"),
+                    "message": self.message,
+                },
+            }
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self, dialect: str, request_id: str) -> HttpResponse:
+        response = HttpResponse(
+            orjson.dumps(self.body(dialect)), status=self.status, content_type="application/json"
+        )
+        response["x-request-id"] = request_id
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+def invalid(
+    message: str, *, param: str | None = None, code: str = "invalid_request"
+) -> GatewayError:
+    return GatewayError(400, "invalid_request_error", code, message, param=param)
+
+
+def unauthorized(message: str) -> GatewayError:
+    return GatewayError(401, "authentication_error", "invalid_api_key", message)
+
+
+def forbidden(code: str, message: str) -> GatewayError:
+    return GatewayError(403, "permission_error", code, message)
+
+
+def model_not_found(model: str) -> GatewayError:
+    return GatewayError(
+        404, "invalid_request_error", "model_not_found",
+        f"The model '{model}' does not exist or you do not have access to it.", param="model",
+    )  # fmt: skip
+
+
+def too_large(message: str) -> GatewayError:
+    return GatewayError(413, "invalid_request_error", "request_too_large", message)
+
+
+def upstream_failed(
+    message: str = "Every upstream route failed before producing output.",
+) -> GatewayError:
+    return GatewayError(502, "api_error", "upstream_error", message)
+
+
+def no_keys() -> GatewayError:
+    return GatewayError(
+        503, "api_error", "no_active_provider_keys", "No active provider keys available"
+    )
+
+
+def upstream_timeout() -> GatewayError:
+    return GatewayError(
+        504, "api_error", "upstream_timeout", "The upstream did not answer in time."
+    )
+
+
+def internal() -> GatewayError:
+    return GatewayError(
+        500, "api_error", "internal_error", "The gateway failed to handle this request."
+    )

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from billing.services import wallets_verify
+from gateway import writer
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the periodic jobs once, as Celery beat would: settle reservations left by "
+        "dead processes, write queued usage, and verify every wallet against its ledger."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        settled = writer.settle_stale()
+        written = writer.flush()
+        drifts = wallets_verify()
+        self.stdout.write(f"settled {settled} stale reservations; wrote {written} usage records")
+        for drift in drifts:
+            self.stderr.write(
+                f"wallet {drift.wallet_id} drifted: balance {drift.balance}, "
+                f"ledger sum {drift.ledger_sum}"
+            )
+        if drifts:
+            raise SystemExit(1)
+        self.stdout.write("every wallet's balance equals the sum of its ledger entries")

@@ -1,0 +1,211 @@
+"""The steps every /v1 endpoint shares: admit (model, permissions, rate limits,
+reservation) and settle (charge, release, queue the usage record).
+
+Endpoints parse their own request and talk to the upstream through gateway.upstream;
+everything about money and limits happens here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+
+from accounts.keycache import KeySnapshot
+from accounts.models import ApiKey
+from billing.models import Wallet
+from gateway import errors
+from gateway.spend import Admission, Limits, store
+from nexai.db import in_thread
+from providers.catalogue import ModelInfo, aget_catalogue
+
+# How long past its provider's timeout a reservation may stay unsettled before the
+# stale sweep settles it (its process must have died).
+STALE_GRACE_MS = 60_000
+HEARTBEAT_EVERY = 5.0  # seconds between progress reports of a long stream
+
+
+def new_request_id() -> str:
+    return f"req_{secrets.token_hex(12)}"
+
+
+@dataclass
+class Ticket:
+    """An admitted request: what it reserved, and what its usage record will say."""
+
+    request_id: str
+    key: KeySnapshot
+    model: ModelInfo
+    endpoint: str
+    reserved: int
+    started: float
+    rate_headers: dict[str, str]
+    stream: bool = False
+    first_byte: float | None = None
+    last_heartbeat: float = field(default_factory=time.monotonic)
+
+    def record(self, **values: Any) -> dict[str, Any]:
+        elapsed = time.monotonic() - self.started
+        base = {
+            "request_id": self.request_id,
+            "user_id": self.key.user_id,
+            "api_key_id": self.key.key_id,
+            "endpoint": self.endpoint,
+            "model": self.model.public_id,
+            "stream": self.stream,
+            "reserved": self.reserved,
+            "charge": 0,
+            "status": 200,
+            "latency_ms": int(elapsed * 1000),
+            "ttft_ms": int((self.first_byte - self.started) * 1000) if self.first_byte else None,
+            "created_at": time.time(),
+        }
+        base.update(values)
+        return base
+
+    def headers(self, response: HttpResponse) -> HttpResponse:
+        response["x-request-id"] = self.request_id
+        for name, value in self.rate_headers.items():
+            response[name] = value
+        return response
+
+
+async def model_for(model_id: Any, key: KeySnapshot, *, types: tuple[str, ...]) -> ModelInfo:
+    """The enabled model the key may use, of a type this endpoint serves."""
+    if not isinstance(model_id, str) or not model_id:
+        raise errors.invalid("you must provide a model parameter", param="model")
+    model = (await aget_catalogue()).get(model_id)
+    if model is None:
+        raise errors.model_not_found(model_id)
+    if not key.allows_model(model_id):
+        raise errors.forbidden(
+            "model_not_allowed", f"This API key is not allowed to use the model '{model_id}'."
+        )
+    if model.type not in types:
+        raise errors.invalid(
+            f"The model '{model_id}' is a {model.type} model and cannot be used with this "
+            f"endpoint (it serves {' or '.join(types)} models).",
+            param="model",
+            code="model_not_supported",
+        )
+    return model
+
+
+def _rate_headers(admission: Admission) -> dict[str, str]:
+    reset_s = max(admission.reset_ms // 1000, 1)
+    return {
+        "x-ratelimit-limit-requests": str(admission.limit),
+        "x-ratelimit-remaining-requests": str(max(admission.remaining, 0)),
+        "x-ratelimit-reset-requests": f"{reset_s}s",
+    }
+
+
+def _refusal(admission: Admission, estimate: int) -> errors.GatewayError:
+    if admission.outcome in ("rate_key", "rate_plan"):
+        which = "this API key" if admission.outcome == "rate_key" else "your plan"
+        headers = {
+            **_rate_headers(admission),
+            "retry-after": str(max(admission.reset_ms // 1000, 1)),
+        }
+        return errors.GatewayError(
+            429, "rate_limit_error", "rate_limit_exceeded",
+            f"Rate limit reached: {admission.limit} requests per minute for {which}. "
+            f"Try again in {headers['retry-after']}s.",
+            headers=headers,
+        )  # fmt: skip
+    if admission.outcome == "key_limit":
+        return errors.GatewayError(
+            402, "insufficient_quota", "key_spend_limit_reached",
+            "This API key has reached its spend limit.",
+        )  # fmt: skip
+    return errors.GatewayError(
+        402, "insufficient_quota", "insufficient_quota",
+        f"Your balance ({max(admission.available, 0)} credits available) cannot cover this "
+        f"request's estimated cost of {estimate} credits. Top up, or lower max_tokens.",
+    )  # fmt: skip
+
+
+@in_thread
+def _wallet_state(user_id: int) -> tuple[int, int, bool]:
+    wallet, _ = Wallet.objects.get_or_create(user_id=user_id)
+    return wallet.balance, wallet.version, wallet.paid
+
+
+@in_thread
+def _key_spent(key_id: int) -> int:
+    return ApiKey.objects.filter(pk=key_id).values_list("spent", flat=True).first() or 0
+
+
+async def admit(
+    *,
+    request_id: str,
+    key: KeySnapshot,
+    model: ModelInfo,
+    endpoint: str,
+    estimate: int,
+    stream: bool,
+    started: float,
+) -> Ticket:
+    """Rate-limit and reserve `estimate` credits, or raise the 402/429 that says why."""
+    limits = Limits(
+        key_rpm=key.rpm,
+        free_rpm=settings.NEXAI_FREE_RPM,
+        paid_rpm=settings.NEXAI_PAID_RPM,
+        key_spend_limit=key.spend_limit,
+    )
+    timeout_ms = max((r.provider.timeout for r in model.routes), default=300) * 1000
+    deadline_ms = int(time.time() * 1000) + timeout_ms + STALE_GRACE_MS
+    ticket = Ticket(request_id, key, model, endpoint, estimate, started, {}, stream=stream)
+    spend = store()
+    for _ in range(3):
+        admission = await spend.admit(
+            request_id=request_id, user_id=key.user_id, key_id=key.key_id, estimate=estimate,
+            limits=limits, deadline_ms=deadline_ms, record=ticket.record(status=0),
+        )  # fmt: skip
+        if admission.outcome == "init_wallet":
+            balance, version, paid = await _wallet_state(key.user_id)
+            await spend.init_wallet(
+                user_id=key.user_id, balance=balance, version=version, paid=paid
+            )
+        elif admission.outcome == "init_key":
+            await spend.init_key(key_id=key.key_id, spent=await _key_spent(key.key_id))
+        elif admission.ok:
+            ticket.rate_headers = _rate_headers(admission)
+            return ticket
+        else:
+            raise _refusal(admission, estimate)
+    raise errors.internal()
+
+
+async def heartbeat(ticket: Ticket, *, charge_so_far: int, **usage: Any) -> None:
+    """Every few seconds of a long stream, record what it has delivered, so that if
+    this process dies the stale sweep charges for that output."""
+    now = time.monotonic()
+    if now - ticket.last_heartbeat < HEARTBEAT_EVERY:
+        return
+    ticket.last_heartbeat = now
+    timeout_ms = max((r.provider.timeout for r in ticket.model.routes), default=300) * 1000
+    await store().heartbeat(
+        request_id=ticket.request_id,
+        record=ticket.record(charge=charge_so_far, status=0, **usage),
+        deadline_ms=int(time.time() * 1000) + timeout_ms + STALE_GRACE_MS,
+    )
+
+
+async def settle(ticket: Ticket, **values: Any) -> None:
+    """Release the reservation and queue the charge and usage record. Shielded: a
+    client that disconnects while this runs must not lose the charge."""
+    record = ticket.record(**values)
+    await asyncio.shield(store().settle(record=record))
+    writer_kick()
+
+
+def writer_kick() -> None:
+    from gateway import writer
+
+    writer.ensure_running()

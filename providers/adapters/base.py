@@ -1,0 +1,100 @@
+"""What the gateway needs from an upstream kind: build a request, read its answer.
+
+Adapters do no I/O: they turn an OpenAI-dialect request into the upstream's own and
+its answers back into the OpenAI dialect, so the gateway runs one pipeline for every
+kind and this module stays testable with plain dicts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from providers.catalogue import RouteInfo, UpstreamKey
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str]
+    json: Any = None
+    content: bytes | None = None
+    files: Any = None
+    data: dict[str, Any] | None = None
+    method: str = "POST"
+
+
+@dataclass(slots=True)
+class StreamPiece:
+    """One event of a chat stream: the chunk in the OpenAI dialect, and for OpenAI-kind
+    upstreams the event's original bytes, so they can be forwarded untouched."""
+
+    chunk: dict[str, Any]
+    raw: bytes | None = None
+
+
+class Unsupported(Exception):
+    """The upstream kind cannot serve this endpoint."""
+
+
+@dataclass
+class ChatStreamDecoder:
+    """Upstream stream bytes in, OpenAI chat chunks out."""
+
+    model: str
+    done: bool = field(default=False, init=False)
+
+    def feed(self, data: bytes) -> list[StreamPiece]:
+        raise NotImplementedError
+
+    def finish(self) -> list[StreamPiece]:
+        return []
+
+
+class Adapter:
+    kind: str = ""
+
+    # Chat completions: every kind must serve them.
+    def chat_request(
+        self, body: dict[str, Any], *, route: RouteInfo, key: UpstreamKey, stream: bool
+    ) -> UpstreamRequest:
+        raise NotImplementedError
+
+    def chat_response(self, data: dict[str, Any], *, model: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def chat_stream(self, *, model: str) -> ChatStreamDecoder:
+        raise NotImplementedError
+
+    # Other endpoints: OpenAI-compatible kinds pass them through; others may not.
+    def passthrough_request(
+        self, path: str, *, route: RouteInfo, key: UpstreamKey, body: Any = None, **extra: Any
+    ) -> UpstreamRequest:
+        raise Unsupported(f"{self.kind} upstreams do not serve {path}")
+
+    def error_message(self, status: int, content: bytes) -> str:
+        """The upstream's own explanation of a 4xx, for the client (secrets removed)."""
+        try:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return ""
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
+            return str(error.get("message") or "")
+        if isinstance(error, str):
+            return error
+        return str(data.get("message") or "") if isinstance(data, dict) else ""
+
+
+_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|key[=:]\s*\S+|Bearer\s+\S+)", re.IGNORECASE)
+
+
+def redact(text: str, *secrets: str) -> str:
+    """Remove anything that looks like a credential from an upstream's message."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _SECRETISH.sub("[redacted]", text)[:500]

@@ -1,0 +1,127 @@
+"""OpenAI and every OpenAI-compatible upstream (DeepSeek, xAI, OpenRouter, Qwen...),
+and Azure OpenAI, which differs only in its URLs and auth header."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from providers.adapters.base import Adapter, ChatStreamDecoder, StreamPiece, UpstreamRequest
+from providers.catalogue import RouteInfo, UpstreamKey
+
+_DONE = b"[DONE]"
+
+
+class OpenAIStreamDecoder(ChatStreamDecoder):
+    """Splits the upstream's SSE into events, keeping each event's bytes to forward."""
+
+    def __init__(self, *, model: str) -> None:
+        super().__init__(model=model)
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[StreamPiece]:
+        buffer = self._buffer + data
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n")
+        pieces: list[StreamPiece] = []
+        start = 0
+        while (end := buffer.find(b"\n\n", start)) != -1:
+            piece = self._event(buffer[start : end + 2])
+            if piece is not None:
+                pieces.append(piece)
+            start = end + 2
+        self._buffer = buffer[start:]
+        return pieces
+
+    def finish(self) -> list[StreamPiece]:
+        rest, self._buffer = self._buffer.strip(), b""
+        piece = self._event(rest + b"\n\n") if rest else None
+        return [piece] if piece else []
+
+    def _event(self, raw: bytes) -> StreamPiece | None:
+        payload = b""
+        for line in raw.split(b"\n"):
+            if line.startswith(b"data:"):
+                payload += line[5:].strip()
+        if not payload:
+            return None  # a comment or keep-alive
+        if payload == _DONE:
+            self.done = True
+            return None
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(chunk, dict):
+            return None
+        return StreamPiece(chunk=chunk, raw=raw)
+
+
+def _with_usage_requested(body: dict[str, Any], stream: bool) -> dict[str, Any]:
+    if not stream:
+        return body
+    options = dict(body.get("stream_options") or {})
+    if options.get("include_usage") is True:
+        return body
+    # Ask for usage whatever the client asked: metering needs it. The gateway strips
+    # the extra chunk for clients that did not ask.
+    options["include_usage"] = True
+    return {**body, "stream_options": options}
+
+
+class OpenAIAdapter(Adapter):
+    kind = "openai"
+
+    def _url(self, route: RouteInfo, path: str) -> str:
+        return f"{route.provider.base_url}/{path.lstrip('/')}"
+
+    def _headers(self, key: UpstreamKey) -> dict[str, str]:
+        return {"authorization": f"Bearer {key.secret}"}
+
+    def chat_request(
+        self, body: dict[str, Any], *, route: RouteInfo, key: UpstreamKey, stream: bool
+    ) -> UpstreamRequest:
+        payload = _with_usage_requested({**body, "model": route.upstream_model}, stream)
+        return UpstreamRequest(
+            url=self._url(route, "chat/completions"),
+            headers={**self._headers(key), "content-type": "application/json"},
+            content=orjson.dumps(payload),
+        )
+
+    def chat_response(self, data: dict[str, Any], *, model: str) -> dict[str, Any]:
+        return data
+
+    def chat_stream(self, *, model: str) -> ChatStreamDecoder:
+        return OpenAIStreamDecoder(model=model)
+
+    def passthrough_request(
+        self, path: str, *, route: RouteInfo, key: UpstreamKey, body: Any = None, **extra: Any
+    ) -> UpstreamRequest:
+        """Endpoints forwarded as they are (embeddings, images, audio, responses), with
+        the model renamed to the route's upstream model."""
+        request = UpstreamRequest(url=self._url(route, path), headers=self._headers(key))
+        if extra.get("files") is not None:
+            request.files = extra["files"]
+            request.data = {**(extra.get("data") or {}), "model": route.upstream_model}
+        elif body is not None:
+            request.headers["content-type"] = "application/json"
+            request.content = orjson.dumps({**body, "model": route.upstream_model})
+        return request
+
+
+class AzureAdapter(OpenAIAdapter):
+    """Azure OpenAI: the upstream model is the deployment name, in the URL."""
+
+    kind = "azure"
+
+    def _url(self, route: RouteInfo, path: str) -> str:
+        version = route.provider.settings.get("api_version", "2024-10-21")
+        deployment = route.upstream_model
+        return (
+            f"{route.provider.base_url}/openai/deployments/{deployment}/{path.lstrip('/')}"
+            f"?api-version={version}"
+        )
+
+    def _headers(self, key: UpstreamKey) -> dict[str, str]:
+        return {"api-key": key.secret}

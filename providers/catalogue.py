@@ -1,0 +1,158 @@
+"""An immutable, per-process snapshot of the catalogue for the gateway's hot path.
+
+Reading models, routes and keys from the database on every request would cost more
+than everything else the gateway does. Each process keeps one snapshot and checks a
+version in the shared cache at most once a second; staff edits and load_providers
+bump that version (providers.services.catalogue_changed), so every process reloads
+within about a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+
+from nexai.db import in_thread
+from providers.models import AiModel, Provider
+from providers.prices import Prices
+from providers.services import CATALOGUE_VERSION_KEY
+
+CHECK_EVERY = 1.0  # seconds between version checks
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamKey:
+    id: int
+    secret: str = field(repr=False)
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    timeout: int
+    settings: dict
+    keys: tuple[UpstreamKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    provider: ProviderInfo
+    upstream_model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    public_id: str
+    type: str
+    owned_by: str
+    context_window: int | None
+    max_output_tokens: int | None
+    created: int
+    prices: Prices
+    routes: tuple[RouteInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    models: dict[str, ModelInfo]
+    version: object = None
+
+    def get(self, model_id: str) -> ModelInfo | None:
+        return self.models.get(model_id)
+
+
+def _prices(model: AiModel) -> Prices:
+    return Prices(
+        input_per_mtok=model.input_per_mtok,
+        output_per_mtok=model.output_per_mtok,
+        cached_input_per_mtok=model.cached_input_per_mtok,
+        per_image=model.per_image,
+        per_mchar=model.per_mchar,
+        per_minute=model.per_minute,
+    )
+
+
+def catalogue_build(version: object = None) -> Catalogue:
+    """Read the enabled catalogue from the database (three queries)."""
+    providers: dict[int, ProviderInfo] = {}
+    for provider in Provider.objects.filter(enabled=True).prefetch_related("keys"):
+        keys = tuple(
+            UpstreamKey(id=k.pk, secret=k.secret, weight=k.weight)
+            for k in provider.keys.all()
+            if k.enabled
+        )
+        providers[provider.pk] = ProviderInfo(
+            id=provider.pk,
+            name=provider.name,
+            kind=provider.kind,
+            base_url=provider.base_url.rstrip("/"),
+            timeout=provider.timeout,
+            settings=dict(provider.settings or {}),
+            keys=keys,
+        )
+    models = {}
+    for model in AiModel.objects.filter(enabled=True).prefetch_related("routes"):
+        routes = tuple(
+            RouteInfo(provider=providers[r.provider_id], upstream_model=r.upstream_model)
+            for r in model.routes.all()
+            if r.provider_id in providers
+        )
+        models[model.public_id] = ModelInfo(
+            public_id=model.public_id,
+            type=model.type,
+            owned_by=model.owned_by,
+            context_window=model.context_window,
+            max_output_tokens=model.max_output_tokens,
+            created=int(model.created_at.timestamp()),
+            prices=_prices(model),
+            routes=routes,
+        )
+    return Catalogue(models=models, version=version)
+
+
+class _Holder:
+    def __init__(self) -> None:
+        self.catalogue: Catalogue | None = None
+        self.checked_at = 0.0
+        self.lock = threading.Lock()
+
+
+_holder = _Holder()
+
+
+def reset() -> None:
+    """Forget this process's snapshot (tests, and after catalogue writes in-process)."""
+    _holder.catalogue = None
+    _holder.checked_at = 0.0
+
+
+def _refresh() -> Catalogue:
+    with _holder.lock:
+        version = cache.get(CATALOGUE_VERSION_KEY)
+        current = _holder.catalogue
+        if current is None or current.version != version:
+            current = catalogue_build(version)
+            _holder.catalogue = current
+        _holder.checked_at = time.monotonic()
+        return current
+
+
+def get_catalogue() -> Catalogue:
+    current = _holder.catalogue
+    if current is not None and time.monotonic() - _holder.checked_at < CHECK_EVERY:
+        return current
+    return _refresh()
+
+
+async def aget_catalogue() -> Catalogue:
+    current = _holder.catalogue
+    if current is not None and time.monotonic() - _holder.checked_at < CHECK_EVERY:
+        return current
+    return await in_thread(_refresh)()

@@ -1,0 +1,105 @@
+// nexai dashboard: a few progressive enhancements. Every page works without this file.
+(function () {
+  "use strict";
+
+  // ---- copy buttons: <button data-copy-target="id"> copies that element's text ----------
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    // Plain-HTTP deployments have no Clipboard API; the old way still works there.
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } finally { document.body.removeChild(area); }
+    return Promise.resolve();
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!source) return;
+    var label = button.textContent;
+    copyText(source.textContent.trim()).then(function () {
+      button.classList.add("copied");
+      button.textContent = button.getAttribute("data-copied-label") || "Copied";
+      setTimeout(function () {
+        button.classList.remove("copied");
+        button.textContent = label;
+      }, 1600);
+    });
+  });
+
+  // ---- language picker submits itself ------------------------------------------------------
+  document.querySelectorAll("[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
+  // ---- top-up: typing an amount picks "Other" ---------------------------------------------
+  var custom = document.querySelector("[data-custom-amount]");
+  if (custom) {
+    custom.addEventListener("focus", function () {
+      var other = document.querySelector("input[name=preset][value=custom]");
+      if (other) other.checked = true;
+    });
+  }
+
+  // ---- confirmation dialogs: <button data-confirm="dialog-id"> ------------------------------
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-confirm]");
+    if (!opener) return;
+    var dialog = document.getElementById(opener.getAttribute("data-confirm"));
+    if (!dialog || typeof dialog.showModal !== "function") return; // falls back to the link
+    event.preventDefault();
+    dialog.showModal();
+  });
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) closer.closest("dialog").close();
+  });
+
+  // ---- live balance over a websocket --------------------------------------------------------
+  var live = document.querySelector("[data-live-socket]");
+  if (!live || !("WebSocket" in window)) return;
+  var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+    live.getAttribute("data-live-socket");
+  var dot = document.querySelector("[data-live-dot]");
+  var delay = 1000;
+
+  function show(name, text) {
+    document.querySelectorAll('[data-live="' + name + '"]').forEach(function (el) {
+      if (el.textContent === text) return;
+      el.textContent = text;
+      el.classList.remove("flash");
+      void el.offsetWidth; // restart the animation
+      el.classList.add("flash");
+    });
+  }
+
+  function connect() {
+    var socket = new WebSocket(url);
+    socket.onopen = function () {
+      delay = 1000;
+      if (dot) dot.classList.remove("off");
+    };
+    socket.onmessage = function (message) {
+      var data = JSON.parse(message.data);
+      if (data.type !== "wallet.update") return;
+      show("balance", data.balance_display);
+      show("total_spent", data.total_spent_display);
+      document.body.setAttribute("data-balance", String(data.balance));
+    };
+    socket.onclose = function (event) {
+      if (dot) dot.classList.add("off");
+      if (event.code === 4401) return; // logged out: nothing to follow
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+    };
+  }
+  connect();
+})();

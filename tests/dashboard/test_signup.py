@@ -1,0 +1,155 @@
+"""Signing up, verifying the address (which grants the gift, once), logging in and out,
+and resetting a password."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail, signing
+from django.test import Client
+
+from accounts.models import ApiKey, User
+from billing.models import LedgerEntry
+from billing.services import wallet_for
+from dashboard.services import email_verification_token
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+
+
+def sign_up(client: Client, email: str = "new@example.com") -> User:
+    response = client.post("/signup/", {"email": email, "password": PASSWORD})
+    assert response.status_code == 302, response.content
+    return User.objects.get(email=email.lower())
+
+
+def link_in(message: mail.EmailMessage) -> str:
+    return re.search(r"https?://\S+/verify/\S+/", message.body).group(0)
+
+
+def test_signing_up_logs_in_and_mails_a_verification_link(client: Client) -> None:
+    user = sign_up(client, "Ada@Example.com")
+    assert user.email == "ada@example.com" and not user.email_verified
+    assert user.check_password(PASSWORD)
+    [message] = mail.outbox
+    assert message.to == ["ada@example.com"]
+    assert link_in(message).startswith("http://testserver/verify/")
+    page = client.get("/dashboard/").content.decode()
+    assert "Verify your email address" in page
+    # No gift before verification.
+    assert wallet_for(user=user).balance == 0
+
+
+def test_verifying_grants_the_gift_once_however_often_the_link_is_opened(client: Client) -> None:
+    user = sign_up(client)
+    link = link_in(mail.outbox[0])
+    for _ in range(3):
+        response = client.get(link)
+        assert response.status_code == 302 and response["Location"] == "/dashboard/"
+    user.refresh_from_db()
+    assert user.email_verified
+    assert wallet_for(user=user).balance == 5_000_000
+    assert LedgerEntry.objects.filter(wallet__user=user, kind="signup_grant").count() == 1
+    page = client.get("/dashboard/").content.decode()
+    assert "Verify your email address" not in page
+    assert "$5.00" in page
+
+
+def test_the_link_works_from_a_logged_out_browser_too() -> None:
+    sign_up(Client())
+    response = Client().get(link_in(mail.outbox[0]))
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert User.objects.get().email_verified
+
+
+@pytest.mark.parametrize("token", ["garbage", "x" * 80])
+def test_a_forged_link_is_refused(client: Client, token: str) -> None:
+    user = sign_up(client)
+    response = client.get(f"/verify/{token}/")
+    assert response.status_code == 400
+    user.refresh_from_db()
+    assert not user.email_verified and wallet_for(user=user).balance == 0
+
+
+def test_an_expired_link_is_refused(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = sign_up(client)
+    token = email_verification_token(user=user)
+    monkeypatch.setattr("dashboard.services.VERIFY_MAX_AGE", -1)
+    response = client.get(f"/verify/{token}/")
+    assert response.status_code == 400 and "expired" in response.content.decode()
+
+
+def test_a_link_for_an_old_address_stops_working(client: Client) -> None:
+    user = sign_up(client)
+    token = email_verification_token(user=user)
+    user.email = "changed@example.com"
+    user.save()
+    assert client.get(f"/verify/{token}/").status_code == 400
+
+
+def test_a_link_signed_with_another_salt_is_refused(client: Client) -> None:
+    user = sign_up(client)
+    token = signing.dumps({"u": user.pk, "e": user.email}, salt="something-else")
+    assert client.get(f"/verify/{token}/").status_code == 400
+
+
+def test_unverified_accounts_cannot_create_keys(client: Client) -> None:
+    sign_up(client)
+    page = client.get("/dashboard/keys/").content.decode()
+    assert "Verify your email address to create API keys" in page
+    response = client.post("/dashboard/keys/", {"name": "sneaky"}, follow=True)
+    assert not ApiKey.objects.exists()
+    assert "Verify your email address" in response.content.decode()
+    api = client.post("/api/keys/", {"name": "sneaky"}, content_type="application/json")
+    assert api.status_code == 403 and not ApiKey.objects.exists()
+
+
+def test_resending_the_link_is_throttled(client: Client) -> None:
+    sign_up(client)
+    client.post("/verify/resend/")
+    assert len(mail.outbox) == 1  # the signup mail was sent a moment ago
+    from django.core.cache import cache
+
+    cache.clear()
+    client.post("/verify/resend/")
+    assert len(mail.outbox) == 2
+
+
+def test_a_taken_address_or_weak_password_is_refused(client: Client) -> None:
+    sign_up(client, "taken@example.com")
+    other = Client()
+    response = other.post("/signup/", {"email": "TAKEN@example.com", "password": PASSWORD})
+    assert response.status_code == 200 and "already exists" in response.content.decode()
+    response = other.post("/signup/", {"email": "weak@example.com", "password": "12345678"})
+    assert response.status_code == 200
+    assert not User.objects.filter(email="weak@example.com").exists()
+
+
+def test_log_in_and_log_out(client: Client) -> None:
+    sign_up(Client(), "login@example.com")
+    response = client.post("/login/", {"username": "login@example.com", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/dashboard/"
+    assert client.get("/dashboard/").status_code == 200
+    wrong = Client().post("/login/", {"username": "login@example.com", "password": "nope"})
+    assert "do not match" in wrong.content.decode()
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_a_password_can_be_reset_by_email(client: Client) -> None:
+    sign_up(Client(), "forgot@example.com")
+    mail.outbox.clear()
+    response = client.post("/password-reset/", {"email": "forgot@example.com"})
+    assert response["Location"] == "/password-reset/sent/"
+    [message] = mail.outbox
+    link = re.search(r"http://testserver(/password-reset/\S+/\S+/)", message.body).group(1)
+    form = client.get(link, follow=True)
+    assert form.status_code == 200 and "Choose a new password" in form.content.decode()
+    done = client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "a brand new passphrase", "new_password2": "a brand new passphrase"},
+    )
+    assert done["Location"] == "/password-reset/done/"
+    assert User.objects.get(email="forgot@example.com").check_password("a brand new passphrase")
