@@ -15,18 +15,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `postgres` need real row locks and concurrent connections; on the
-    SQLite default they are deselected (reported, not counted), and CI's second pass
-    runs them on PostgreSQL."""
+    """Tests marked `postgres` need real row locks and concurrent connections, and
+    those marked `redis` state shared by several processes; without those servers they
+    are deselected (reported, not counted), and CI's second pass runs them."""
     from django.conf import settings
 
-    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        return
-    keep = [item for item in items if "postgres" not in item.keywords]
-    dropped = [item for item in items if "postgres" in item.keywords]
+    missing = set()
+    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        missing.add("postgres")
+    if not settings.REDIS_URL:
+        missing.add("redis")
+    dropped = [item for item in items if missing & set(item.keywords)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
+        items[:] = [item for item in items if not missing & set(item.keywords)]
 
 
 @pytest.fixture(autouse=True)
