@@ -40,6 +40,16 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Throughput and added latency of the gateway on PostgreSQL + Redis (docs/performance.md).
+bench: install
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python bench/run.py
+
 # The periodic jobs (settle stale reservations, verify wallets) without a Celery beat.
 periodic: install
 	$(BIN)/python manage.py run_periodic_jobs
+
+# Every page at desktop (1280x800) and phone (390x844) widths, with demo data, into
+# docs/screenshots/ (a throwaway SQLite database; Chromium driven by Playwright).
+screenshots: install chromium
+	$(BIN)/python scripts/screenshots.py

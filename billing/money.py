@@ -22,3 +22,16 @@ def credits_to_usd(credits: int, *, places: int | None = None) -> str:
 def cents_to_usd(cents: int) -> str:
     dollars, rest = divmod(int(cents), 100)
     return f"${dollars:,}.{rest:02d}"
+
+
+def credits_to_usd_brief(credits: int) -> str:
+    """For headlines and table cells: cents from US$1 up ("$52.04", cut toward zero, so a
+    balance is never shown higher than it is), and three significant digits below that
+    ("$0.253", "$0.000785"), where cents would hide what a request cost."""
+    credits = int(credits)
+    if abs(credits) >= CREDITS_PER_USD or credits == 0:
+        return credits_to_usd(credits, places=2)
+    sign = "-" if credits < 0 else ""
+    digits = str(abs(credits))
+    kept = digits[:3] + "0" * (len(digits) - 3) if len(digits) > 3 else digits
+    return sign + credits_to_usd(int(kept))

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import generics, serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from accounts.drf import ApiKeyAuthentication
 from accounts.models import ApiKey
 from accounts.services import api_key_revoke, api_key_update, expiry_in_days
 from billing.models import LedgerEntry
@@ -164,7 +166,14 @@ class StoredResponseSerializer(serializers.ModelSerializer):
 # ---- views -------------------------------------------------------------------------------
 
 
-class ApiRoot(APIView):
+class Authenticated:
+    """API keys are tried first so a refused key answers 401 with `WWW-Authenticate:
+    Bearer` (DRF takes the header from the first class; sessions have none)."""
+
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+
+
+class ApiRoot(Authenticated, APIView):
     """nexai management API. Authenticate with your dashboard session or with
     `Authorization: Bearer sk-nx-...`. Amounts are integers in credits
     (1,000,000 credits = US$1)."""
@@ -187,7 +196,7 @@ class ApiRoot(APIView):
         )
 
 
-class BalanceView(APIView):
+class BalanceView(Authenticated, APIView):
     """Your balance and lifetime spend, in credits."""
 
     def get(self, request: Request) -> Response:
@@ -203,7 +212,7 @@ class BalanceView(APIView):
         )
 
 
-class KeyList(generics.ListCreateAPIView):
+class KeyList(Authenticated, generics.ListCreateAPIView):
     """Your API keys. POST creates one; its `secret` is in that response only."""
 
     serializer_class = ApiKeySerializer
@@ -212,7 +221,7 @@ class KeyList(generics.ListCreateAPIView):
         return selectors.api_keys(user=self.request.user)
 
 
-class KeyDetail(generics.RetrieveUpdateDestroyAPIView):
+class KeyDetail(Authenticated, generics.RetrieveUpdateDestroyAPIView):
     """One key. PATCH renames or changes limits (null removes a limit); DELETE revokes
     it for good (the record stays, for its usage history)."""
 
@@ -226,7 +235,7 @@ class KeyDetail(generics.RetrieveUpdateDestroyAPIView):
         api_key_revoke(key=instance)
 
 
-class KeyRevoke(generics.GenericAPIView):
+class KeyRevoke(Authenticated, generics.GenericAPIView):
     """POST revokes the key; revoking twice is harmless."""
 
     serializer_class = ApiKeySerializer
@@ -239,7 +248,7 @@ class KeyRevoke(generics.GenericAPIView):
         return Response(self.get_serializer(key).data, status=status.HTTP_200_OK)
 
 
-class UsageList(generics.ListAPIView):
+class UsageList(Authenticated, generics.ListAPIView):
     """Your requests, newest first. Filters: `key` (id), `model`, `status` ("ok",
     "error" or a code), `date_from`, `date_to` (YYYY-MM-DD, UTC, inclusive)."""
 
@@ -256,7 +265,7 @@ class UsageList(generics.ListAPIView):
         return selectors.usage_filtered(user=user, **form.filters())
 
 
-class UsageDetail(generics.RetrieveAPIView):
+class UsageDetail(Authenticated, generics.RetrieveAPIView):
     serializer_class = UsageRecordSerializer
     lookup_field = "request_id"
 
@@ -264,7 +273,7 @@ class UsageDetail(generics.RetrieveAPIView):
         return selectors.usage_filtered(user=self.request.user)
 
 
-class LedgerList(generics.ListAPIView):
+class LedgerList(Authenticated, generics.ListAPIView):
     """Every change of your balance: kind, amount (credits), balance after, reference."""
 
     serializer_class = LedgerEntrySerializer
@@ -273,7 +282,7 @@ class LedgerList(generics.ListAPIView):
         return selectors.ledger_entries(user=self.request.user)
 
 
-class ResponseList(generics.ListAPIView):
+class ResponseList(Authenticated, generics.ListAPIView):
     """Responses stored by `POST /v1/responses` with `store: true`."""
 
     serializer_class = StoredResponseSerializer
@@ -282,7 +291,7 @@ class ResponseList(generics.ListAPIView):
         return selectors.stored_responses(user=self.request.user)
 
 
-class ResponseDetail(generics.RetrieveAPIView):
+class ResponseDetail(Authenticated, generics.RetrieveAPIView):
     serializer_class = StoredResponseSerializer
     lookup_field = "response_id"
 

@@ -10,7 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from billing.live import wallet_group
 from billing.models import Wallet
-from billing.money import credits_to_usd
+from billing.money import credits_to_usd_brief
 
 
 def _payload(balance: int, total_spent: int) -> dict[str, Any]:
@@ -19,8 +19,9 @@ def _payload(balance: int, total_spent: int) -> dict[str, Any]:
         "type": "wallet.update",
         "balance": balance,
         "total_spent": total_spent,
-        "balance_display": credits_to_usd(balance),
-        "total_spent_display": credits_to_usd(total_spent),
+        "balance_display": credits_to_usd_brief(balance),
+        "balance_credits": f"{balance:,}",
+        "total_spent_display": credits_to_usd_brief(total_spent),
     }
 
 

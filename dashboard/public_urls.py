@@ -3,12 +3,17 @@ settings.LOGIN_URL expect the plain names (login, password_reset_done...)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path, re_path, reverse_lazy
 
 from dashboard import views
 
 urlpatterns = [
+    # The app serves its own few static files (CSS, JS, admin's), as runserver does,
+    # so any ASGI server works without a separate file server; a proxy or CDN in front
+    # of STATIC_URL can take over in a large deployment.
+    re_path(rf"^{settings.STATIC_URL.strip('/')}/(?P<path>.+)$", views.static_file),
     path("", views.home, name="home"),
     path("models/", views.pricing, name="pricing"),
     path("docs/", views.quickstart, name="quickstart"),

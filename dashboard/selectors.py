@@ -194,8 +194,15 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-def ledger_entries(*, user: User) -> QuerySet[LedgerEntry]:
-    return LedgerEntry.objects.filter(wallet__user=user).select_related("api_key")
+def ledger_entries(*, user: User, kind: str = "") -> QuerySet[LedgerEntry]:
+    """The customer's ledger, newest first; `kind` "usage" keeps the charges, "credits"
+    everything else (gifts, top-ups, refunds, staff adjustments)."""
+    entries = LedgerEntry.objects.filter(wallet__user=user).select_related("api_key")
+    if kind == "usage":
+        entries = entries.filter(kind=LedgerEntry.Kind.USAGE)
+    elif kind == "credits":
+        entries = entries.exclude(kind=LedgerEntry.Kind.USAGE)
+    return entries
 
 
 def stored_responses(*, user: User) -> QuerySet[StoredResponse]:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -38,13 +38,17 @@ class EmailNotVerified(PermissionError):
 
 def customer_signup(*, email: str, password: str) -> User:
     email = User.objects.normalize_email(email).strip().lower()
-    with transaction.atomic():
-        if User.objects.filter(email=email).exists():
-            raise SignupError(_("An account with this email address already exists."))
-        user = User.objects.create_user(email=email, password=password)
-        # The wallet exists from the start (balance 0) so every page can show it; the
-        # gift waits for the verified address.
-        wallet_for(user=user)
+    taken = SignupError(_("An account with this email address already exists."))
+    if User.objects.filter(email=email).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password)
+            # The wallet exists from the start (balance 0) so every page can show it;
+            # the gift waits for the verified address.
+            wallet_for(user=user)
+    except IntegrityError:
+        raise taken from None  # the same address signed up a moment ago
     return user
 
 

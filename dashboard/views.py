@@ -4,14 +4,20 @@ dashboard.selectors, writes through the services."""
 
 from __future__ import annotations
 
+import mimetypes
+import os
+import posixpath
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -35,12 +41,47 @@ from dashboard.snippets import quickstart_snippets
 
 PAGE_SIZE = 50
 
+
+def static_file(request: HttpRequest, path: str) -> HttpResponse:
+    """A file from STATICFILES_DIRS or an app's static/ (no collectstatic needed),
+    found as staticfiles' own view finds it, whose finders stay inside those folders.
+    Read whole: these files are small, and a streamed file response would make the
+    async server iterate a synchronous file."""
+    normalized = posixpath.normpath(path).lstrip("/")
+    found = None if normalized.startswith("..") else finders.find(normalized)
+    if not found or not os.path.isfile(found):
+        raise Http404(path)
+    content_type, encoding = mimetypes.guess_type(found)
+    with open(found, "rb") as handle:
+        response = HttpResponse(
+            handle.read(), content_type=content_type or "application/octet-stream"
+        )
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
 # ---- public pages ------------------------------------------------------------------------
 
 
 def _api_base(request: HttpRequest) -> str:
     # The address this very server was reached at, so snippets work as pasted.
     return request.build_absolute_uri("/v1")
+
+
+def _featured(models: list, count: int = 6) -> list:
+    """A taste of the catalogue: chat models taking turns among their makers."""
+    by_owner: dict[str, list] = {}
+    for model in models:
+        if model.type == "chat":
+            by_owner.setdefault(model.owned_by, []).append(model)
+    picked: list = []
+    while len(picked) < count and any(by_owner.values()):
+        for queue in by_owner.values():
+            if queue and len(picked) < count:
+                picked.append(queue.pop(0))
+    return picked
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -51,7 +92,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "api_base": _api_base(request),
             "model_count": len(models),
-            "featured": [m for m in models if m.type == "chat"][:6],
+            "featured": _featured(models),
             "owners": sorted({m.owned_by for m in models if m.owned_by}),
         },
     )
@@ -120,7 +161,11 @@ def verify_resend(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("We sent a new verification link to %s.") % request.user.email)
     elif not request.user.email_verified:
         messages.info(request, _("A link was sent a moment ago; check your inbox."))
-    return redirect(request.POST.get("next") or "dashboard:overview")
+    back = request.POST.get("next", "")
+    # Only back to a page of this site: never an open redirect.
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse("dashboard:overview")
+    return redirect(back)
 
 
 # ---- dashboard ---------------------------------------------------------------------------
@@ -136,6 +181,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "section": "overview",
             "wallet": wallet_for(user=request.user),
             "chart": spend_chart(series),
+            "chart_narrow": spend_chart(series, width=360, height=220, label_every=10),
             "month_requests": sum(p.requests for p in series),
             "month_spend": sum(p.charge for p in series),
             "recent": selectors.recent_requests(user=request.user),
@@ -171,7 +217,10 @@ def keys(request: HttpRequest) -> HttpResponse:
         "dashboard/keys.html",
         {
             "section": "keys",
-            "keys": selectors.api_keys(user=request.user),
+            # Revoked keys are history: listed last.
+            "keys": sorted(
+                selectors.api_keys(user=request.user), key=lambda k: k.status == "revoked"
+            ),
             "form": form,
             "now": timezone.now(),
         },
@@ -249,7 +298,8 @@ def usage_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 @login_required
 def billing(request: HttpRequest) -> HttpResponse:
-    entries = selectors.ledger_entries(user=request.user)
+    kind = request.GET.get("kind", "")
+    entries = selectors.ledger_entries(user=request.user, kind=kind)
     outcome = request.GET.get("topup")
     if outcome == "success":
         messages.success(
@@ -271,6 +321,7 @@ def billing(request: HttpRequest) -> HttpResponse:
             "form": TopupForm(),
             "stripe_enabled": stripe_topups.is_configured(),
             "query": request.GET,
+            "kind": kind if kind in ("usage", "credits") else "",
         },
     )
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
 from django.conf import settings
 from django.http import QueryDict
+from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
-from billing.money import cents_to_usd, credits_to_usd
+from billing.money import cents_to_usd, credits_to_usd, credits_to_usd_brief
 
 register = template.Library()
 
@@ -19,9 +22,15 @@ def usd(credits: int | None) -> str:
 
 
 @register.filter
-def usd2(credits: int | None) -> str:
-    """Dollars to the cent, cut toward zero, for headline figures."""
-    return "" if credits is None else credits_to_usd(credits, places=2)
+def money(credits: int | None) -> str:
+    """Headline and table figures: "$52.04", "$0.253" (see credits_to_usd_brief)."""
+    return "" if credits is None else credits_to_usd_brief(credits)
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """ "3 hours" rather than "3 hours, 12 minutes": one unit is enough in a table."""
+    return "" if value is None else timesince(value, depth=1)
 
 
 @register.filter
@@ -67,13 +76,14 @@ def signup_gift() -> str:
 def image_prices(model: object) -> str:
     """An image model's price: one figure, or one per size."""
     from django.utils.html import format_html, format_html_join
+    from django.utils.safestring import mark_safe
 
     prices = getattr(model, "per_image", None)
     if prices is None:
         return "—"
     if isinstance(prices, dict):
         return format_html_join(
-            format_html("<br>"),
+            mark_safe("<br>"),
             "{} <span class='muted small'>{}</span>",
             ((credits_to_usd(int(v)), size) for size, v in prices.items()),
         )

@@ -153,3 +153,20 @@ def test_a_password_can_be_reset_by_email(client: Client) -> None:
     )
     assert done["Location"] == "/password-reset/done/"
     assert User.objects.get(email="forgot@example.com").check_password("a brand new passphrase")
+
+
+def test_resending_goes_back_to_the_page_but_never_off_site(client: Client) -> None:
+    sign_up(client)
+    back = client.post("/verify/resend/", {"next": "/dashboard/keys/"})
+    assert back["Location"] == "/dashboard/keys/"
+    away = client.post("/verify/resend/", {"next": "https://evil.example/phish"})
+    assert away["Location"] == "/dashboard/"
+
+
+def test_signing_up_twice_with_one_address_at_once_makes_one_account() -> None:
+    from dashboard.services import SignupError, customer_signup
+
+    customer_signup(email="race@example.com", password=PASSWORD)
+    with pytest.raises(SignupError):
+        customer_signup(email="RACE@example.com", password=PASSWORD)
+    assert User.objects.filter(email="race@example.com").count() == 1

@@ -1,0 +1,153 @@
+"""The management API under /api/: keys, usage, ledger, balance and stored responses
+for scripts, authenticated by session or by an API key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts import keycache
+from accounts.models import ApiKey
+from providers.models import AiModel
+from tests.dashboard.conftest import make_stored_response, make_usage
+from tests.factories import Personas
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(personas: Personas) -> Client:
+    """A script holding the funded customer's API key."""
+    personas.funded.email_verified = True
+    personas.funded.save()
+    return Client(HTTP_AUTHORIZATION=f"Bearer {personas.funded_key.secret}")
+
+
+def test_the_index_lists_the_endpoints_for_anyone(client: Client) -> None:
+    data = client.get("/api/", HTTP_ACCEPT="application/json").json()
+    assert set(data) == {"balance", "keys", "usage", "ledger", "responses"}
+    assert data["keys"] == "http://testserver/api/keys/"
+
+
+def test_the_browsable_api_documents_itself(api: Client) -> None:
+    page = api.get("/api/keys/", HTTP_ACCEPT="text/html").content.decode()
+    assert "Your API keys" in page
+
+
+def test_endpoints_need_authentication(client: Client) -> None:
+    for url in ("/api/keys/", "/api/usage/", "/api/ledger/", "/api/balance/", "/api/responses/"):
+        assert client.get(url).status_code in (401, 403)
+    bad = Client(HTTP_AUTHORIZATION="Bearer sk-nx-not-a-real-key")
+    assert bad.get("/api/keys/").status_code == 401
+
+
+def test_a_revoked_key_no_longer_authenticates(api: Client, personas: Personas) -> None:
+    assert api.get("/api/balance/").status_code == 200
+    api.post(f"/api/keys/{personas.funded_key.key.pk}/revoke/")
+    keycache.clear_local()
+    assert api.get("/api/balance/").status_code == 401
+
+
+def test_balance(api: Client) -> None:
+    data = api.get("/api/balance/").json()
+    assert data["balance"] == 100_000_000 and data["currency"] == "credits"
+    assert data["plan"] == "paid" and data["total_spent"] == 0
+
+
+def test_create_a_key_with_limits_returns_the_secret_once(api: Client, personas: Personas) -> None:
+    AiModel.objects.create(public_id="gpt-4o")
+    response = api.post(
+        "/api/keys/",
+        {
+            "name": "script",
+            "rpm": 10,
+            "spend_limit": 5_000_000,
+            "allowed_models": ["gpt-4o"],
+            "expires_in_days": 7,
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    data = response.json()
+    assert data["secret"].startswith("sk-nx-") and data["prefix"] == data["secret"][:14]
+    key = ApiKey.objects.get(pk=data["id"])
+    assert key.user == personas.funded
+    assert (key.rpm, key.spend_limit, key.allowed_models) == (10, 5_000_000, ["gpt-4o"])
+    assert timezone.now() + timedelta(days=6) < key.expires_at < timezone.now() + timedelta(days=8)
+    listed = api.get(f"/api/keys/{key.pk}/").json()
+    assert "secret" not in listed and listed["status"] == "active"
+
+
+def test_unknown_models_are_refused(api: Client) -> None:
+    response = api.post("/api/keys/", {"allowed_models": ["nope"]}, content_type="application/json")
+    assert response.status_code == 400 and "nope" in response.content.decode()
+
+
+def test_update_renames_and_null_clears_a_limit(api: Client, personas: Personas) -> None:
+    key = personas.funded_key.key
+    api.patch(
+        f"/api/keys/{key.pk}/", {"rpm": 7, "spend_limit": 100}, content_type="application/json"
+    )
+    key.refresh_from_db()
+    assert (key.rpm, key.spend_limit) == (7, 100)
+    response = api.patch(
+        f"/api/keys/{key.pk}/", {"name": "renamed", "rpm": None}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    key.refresh_from_db()
+    assert (key.name, key.rpm, key.spend_limit) == ("renamed", None, 100)
+
+
+def test_delete_revokes_but_keeps_the_record(api: Client, personas: Personas) -> None:
+    key = personas.funded_key.key
+    other = api.post("/api/keys/", {"name": "spare"}, content_type="application/json").json()
+    assert api.delete(f"/api/keys/{other['id']}/").status_code == 204
+    spare = ApiKey.objects.get(pk=other["id"])
+    assert spare.status == "revoked"
+    response = api.patch(f"/api/keys/{spare.pk}/", {"name": "x"}, content_type="application/json")
+    assert response.status_code == 400
+    assert ApiKey.objects.get(pk=key.pk).status == "active"
+
+
+def test_usage_is_listed_paginated_and_filterable(api: Client, personas: Personas) -> None:
+    for _ in range(3):
+        make_usage(personas.funded, personas.funded_key.key, model="gpt-4o")
+    failed = make_usage(personas.funded, personas.funded_key.key, model="gpt-4o", status=502)
+    data = api.get("/api/usage/").json()
+    assert data["count"] == 4 and len(data["results"]) == 4
+    assert data["results"][0]["api_key"]["prefix"] == personas.funded_key.key.prefix
+    errors = api.get("/api/usage/?status=error").json()
+    assert [r["request_id"] for r in errors["results"]] == [failed.request_id]
+    one = api.get(f"/api/usage/{failed.request_id}/").json()
+    assert one["status"] == 502 and one["charge"] == failed.charge
+
+
+def test_ledger_and_stored_responses(api: Client, personas: Personas) -> None:
+    ledger = api.get("/api/ledger/").json()
+    assert ledger["count"] == 1 and ledger["results"][0]["amount"] == 100_000_000
+    assert ledger["results"][0]["kind"] == "adjustment"
+    stored = make_stored_response(personas.funded)
+    listed = api.get("/api/responses/").json()
+    assert [r["response_id"] for r in listed["results"]] == [stored.response_id]
+    assert api.get(f"/api/responses/{stored.response_id}/").json()["body"] == stored.body
+
+
+def test_the_api_is_rate_limited(api: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import UserRateThrottle
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": "3/min"},
+    }
+    # DRF reads its rates once; point the throttle at the new ones for this test.
+    original = UserRateThrottle.THROTTLE_RATES
+    UserRateThrottle.THROTTLE_RATES = api_settings.user_settings["DEFAULT_THROTTLE_RATES"]
+    try:
+        codes = [api.get("/api/balance/").status_code for _ in range(4)]
+    finally:
+        UserRateThrottle.THROTTLE_RATES = original
+    assert codes == [200, 200, 200, 429]

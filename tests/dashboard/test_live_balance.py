@@ -1,0 +1,77 @@
+"""The overview's websocket: only a logged-in customer may open it, and it carries
+their own balance, pushed after each committed ledger change."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from billing.services import ledger_post
+from nexai.asgi import application
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _session_cookie(user) -> bytes:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+def _socket(cookie: bytes | None = None) -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, "/ws/balance/", headers=headers)
+
+
+async def test_anonymous_visitors_cannot_open_the_socket() -> None:
+    socket = _socket()
+    connected, _ = await socket.connect()
+    assert not connected
+
+
+async def test_a_customer_gets_their_balance_then_every_change() -> None:
+    user = await database_sync_to_async(make_user)(credits=5_000_000)
+    other = await database_sync_to_async(make_user)(credits=1)
+    socket = _socket(await database_sync_to_async(_session_cookie)(user))
+    connected, _ = await socket.connect()
+    assert connected
+    first = await socket.receive_json_from(timeout=5)
+    assert first["balance"] == 5_000_000 and first["balance_display"] == "$5.00"
+    assert first["balance_credits"] == "5,000,000"
+
+    await database_sync_to_async(ledger_post)(
+        user=other, kind="adjustment", amount=7, reference="o1"
+    )
+    assert await socket.receive_nothing(timeout=0.3)
+
+    await database_sync_to_async(ledger_post)(
+        user=user, kind="usage", amount=-1_234, reference="req_live_1"
+    )
+    update = await socket.receive_json_from(timeout=5)
+    assert update == {
+        "type": "wallet.update",
+        "balance": 4_998_766,
+        "total_spent": 1_234,
+        "balance_display": "$4.99",
+        "balance_credits": "4,998,766",
+        "total_spent_display": "$0.00123",
+    }
+    await socket.disconnect()
+
+
+async def test_a_foreign_origin_cannot_open_the_socket() -> None:
+    user = await database_sync_to_async(make_user)()
+    cookie = await database_sync_to_async(_session_cookie)(user)
+    socket = WebsocketCommunicator(
+        application,
+        "/ws/balance/",
+        headers=[(b"origin", b"http://evil.example"), (b"cookie", cookie)],
+    )
+    connected, _ = await socket.connect()
+    assert not connected
