@@ -62,9 +62,7 @@ def publish(*, user_id: int, balance: int, version: int, paid: bool, applied: in
     """Refresh the copy after a committed change; `applied` is the pending amount the
     change wrote to the ledger (usage settled by the gateway), 0 for anything else."""
     if nxredis.enabled():
-        nxredis.sync_client().eval(
-            SYNC_LUA, 1, wallet_key(user_id), balance, version, int(paid), applied
-        )
+        nxredis.seval(SYNC_LUA, 1, wallet_key(user_id), balance, version, int(paid), applied)
     else:
         local_sync(user_id, balance=balance, version=version, paid=paid, applied=applied)
 

@@ -163,7 +163,7 @@ class RedisSpendStore:
         now_ms = int(time.time() * 1000)
         key_now, key_prev = _rate_keys("k", key_id, now_ms)
         user_now, user_prev = _rate_keys("u", user_id, now_ms)
-        result = await nxredis.async_client().eval(
+        result = await nxredis.aeval(
             ADMIT_LUA, 8,
             balances.wallet_key(user_id), key_hash(key_id), key_now, key_prev, user_now, user_prev,
             RESERVATIONS, DEADLINES,
@@ -175,7 +175,7 @@ class RedisSpendStore:
         return Admission(outcome, int(result[1]), int(result[2]), int(result[3]), int(result[4]))
 
     async def init_wallet(self, *, user_id: int, balance: int, version: int, paid: bool) -> None:
-        await nxredis.async_client().eval(
+        await nxredis.aeval(
             INIT_WALLET_LUA, 1, balances.wallet_key(user_id), balance, version, int(paid)
         )
 
@@ -183,15 +183,15 @@ class RedisSpendStore:
         await nxredis.async_client().hsetnx(key_hash(key_id), "spent", spent)
 
     async def heartbeat(self, *, request_id: str, record: dict, deadline_ms: int) -> None:
-        await nxredis.async_client().eval(
+        await nxredis.aeval(
             HEARTBEAT_LUA, 2, RESERVATIONS, DEADLINES, request_id, _record_json(record), deadline_ms
         )
 
     async def settle(self, *, record: dict) -> bool:
-        return bool(await nxredis.async_client().eval(*self._settle_args(record)))
+        return bool(await nxredis.aeval(*self._settle_args(record)))
 
     def settle_sync(self, *, record: dict) -> bool:
-        return bool(nxredis.sync_client().eval(*self._settle_args(record)))
+        return bool(nxredis.seval(*self._settle_args(record)))
 
     def _settle_args(self, record: dict) -> tuple:
         return (

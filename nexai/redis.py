@@ -4,7 +4,10 @@ None when REDIS_URL is unset: callers then use their in-process fallback."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aredis
@@ -35,3 +38,26 @@ def async_client() -> aredis.Redis:
         client = aredis.Redis.from_url(settings.REDIS_URL, max_connections=200)
         _async[loop] = client
     return client
+
+
+@functools.cache
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()  # Redis names scripts by SHA-1
+
+
+async def aeval(script: str, numkeys: int, *args: Any) -> Any:
+    """Run a Lua script by its SHA (EVALSHA), sending its text only the first time a
+    server sees it: the text of the admission script is larger than the request."""
+    client = async_client()
+    try:
+        return await client.evalsha(_sha(script), numkeys, *args)
+    except redis.exceptions.NoScriptError:
+        return await client.eval(script, numkeys, *args)
+
+
+def seval(script: str, numkeys: int, *args: Any) -> Any:
+    client = sync_client()
+    try:
+        return client.evalsha(_sha(script), numkeys, *args)
+    except redis.exceptions.NoScriptError:
+        return client.eval(script, numkeys, *args)

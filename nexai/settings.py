@@ -110,6 +110,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The /v1 API takes JSON bodies up to 32 MiB (vision requests carry base64 images);
+# gateway.limits refuses larger ones before they are read. Django's default of
+# 2.5 MiB would answer a bare 400 to any bigger image.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
 
 # Redis switches on the shared cache, channel layer, rate limits and Celery broker.
 REDIS_URL = env_str("REDIS_URL")
@@ -140,9 +144,13 @@ CELERY_BEAT_SCHEDULE = {
     "flush-usage": {"task": "gateway.tasks.flush_usage", "schedule": 10.0},
     "verify-wallets": {"task": "billing.tasks.verify_wallets", "schedule": 3600.0},
 }
-# Seconds between the gateway's background writes of usage and charges (0: only the
-# Celery task and run_periodic_jobs write them).
-NEXAI_USAGE_FLUSH_INTERVAL = float(env_str("NEXAI_USAGE_FLUSH_INTERVAL", "0.2"))
+# Seconds between the serving process's own writes of queued usage and charges; 0 turns
+# them off. With Redis the queue is shared and `manage.py run_usage_writer` drains it
+# in a process of its own: a writer thread inside a server would hold the GIL while
+# requests wait (docs/performance.md), so the default is then 0.
+NEXAI_USAGE_FLUSH_INTERVAL = float(
+    env_str("NEXAI_USAGE_FLUSH_INTERVAL", "0" if REDIS_URL else "0.2")
+)
 
 # Email: the console backend unless an SMTP host is configured.
 EMAIL_HOST = env_str("EMAIL_HOST")
