@@ -67,10 +67,9 @@ class GatewayASGIHandler(ASGIHandler):
 
         async def process_request() -> Any:
             response = await self.run_get_response(request)
-            try:
+            # A client that disconnects while the response is sent cancels the send.
+            with contextlib.suppress(asyncio.CancelledError):
                 await self.send_response(response, send)
-            except asyncio.CancelledError:
-                pass  # the client disconnected while the response was being sent
             return response
 
         # Watch for a disconnect while the view runs: a streaming view is cancelled,
