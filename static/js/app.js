@@ -91,6 +91,7 @@
       var data = JSON.parse(message.data);
       if (data.type !== "wallet.update") return;
       show("balance", data.balance_display);
+      show("balance_credits", data.balance_credits);
       show("total_spent", data.total_spent_display);
       document.body.setAttribute("data-balance", String(data.balance));
     };

@@ -92,7 +92,10 @@ def test_amounts_outside_5_to_1000_dollars_are_refused_before_calling_stripe(
 ) -> None:
     with pytest.raises(TopupAmountError):
         topup_checkout_create(
-            user=make_user(), amount_usd_cents=cents, success_url="http://x/", cancel_url="http://x/"
+            user=make_user(),
+            amount_usd_cents=cents,
+            success_url="http://x/",
+            cancel_url="http://x/",
         )
     assert fake_stripe.requests == []
 
@@ -172,7 +175,11 @@ def test_a_10_dollar_top_up_credits_10_million_credits_once(webhook_secret: str)
     response = deliver(paid_event(user, 1000, event_id="evt_1"))
     assert response.status_code == 200
     entry = LedgerEntry.objects.get(wallet__user=user)
-    assert (entry.kind, entry.amount, entry.reference) == ("topup", 10_000_000, "stripe:cs_test_a1session")
+    assert (entry.kind, entry.amount, entry.reference) == (
+        "topup",
+        10_000_000,
+        "stripe:cs_test_a1session",
+    )
     assert balance(user) == 10_000_000 == credits_for_cents(1000)
     # A top-up moves the account to the paid plan.
     assert wallet_for(user=user).paid
@@ -216,7 +223,10 @@ def test_events_in_any_order_credit_once_and_ignore_the_rest(webhook_secret: str
     # arrives, then the payment succeeds; Stripe does not promise this order.
     unpaid = paid_event(user, 500, event_id="evt_unpaid", payment_status="unpaid")
     ignored = {**paid_event(user, 500, event_id="evt_other"), "type": "payment_intent.created"}
-    succeeded = {**paid_event(user, 500, event_id="evt_ok"), "type": "checkout.session.async_payment_succeeded"}
+    succeeded = {
+        **paid_event(user, 500, event_id="evt_ok"),
+        "type": "checkout.session.async_payment_succeeded",
+    }
     for event in (ignored, succeeded, unpaid):
         assert deliver(event).status_code == 200
     assert balance(user) == 5_000_000
@@ -262,7 +272,12 @@ def test_a_bad_signature_is_refused_with_400_and_changes_nothing(
 
 
 def test_ignored_event_types_are_answered_200_and_recorded(webhook_secret: str) -> None:
-    event = {"id": "evt_cust", "object": "event", "type": "customer.created", "data": {"object": {}}}
+    event = {
+        "id": "evt_cust",
+        "object": "event",
+        "type": "customer.created",
+        "data": {"object": {}},
+    }
     response = deliver(event)
     assert response.status_code == 200
     assert StripeEvent.objects.get(event_id="evt_cust").outcome == "ignored"
@@ -318,3 +333,14 @@ def test_a_completed_fake_checkout_round_trip_credits_the_customer(
     page = client.get("/dashboard/billing/").content.decode()
     assert f"stripe:{session['id']}"[:30] in page
     assert "+$10.00" in page
+
+
+def test_staff_see_every_webhook_delivery_in_admin(webhook_secret: str, client: Client) -> None:
+    from accounts.models import User
+
+    user = make_user()
+    deliver(paid_event(user, 1000, event_id="evt_admin"))
+    staff = User.objects.create_superuser(email="ops@example.com", password="x")
+    client.force_login(staff)
+    page = client.get("/admin/billing/stripeevent/").content.decode()
+    assert "evt_admin" in page and "Credited" in page
