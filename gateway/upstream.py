@@ -25,6 +25,7 @@ from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import Unsupported, redact
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
 from providers.models import ProviderKey
+from providers.translation import TranslationError
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ COOLDOWN = 30.0  # seconds, after a 429/5xx/timeout
 AUTH_COOLDOWN = 300.0  # seconds, after the upstream refused our key
 MAX_COOLDOWN = 300.0
 
-_cooldowns: dict[int, float] = {}
-_background: set[asyncio.Future[None]] = set()  # held so they are not collected early  # upstream key id -> monotonic time it is usable again
+_cooldowns: dict[int, float] = {}  # upstream key id -> monotonic time it is usable again
+_background: set[asyncio.Future[None]] = set()  # held so they are not collected early
 
 Build = Callable[[Adapter, RouteInfo, UpstreamKey], UpstreamRequest]
 
@@ -105,17 +106,21 @@ async def _send(request: UpstreamRequest, timeout: float) -> httpx.Response:
 async def open_call(model: ModelInfo, build: Build) -> Attempt:
     """Try each route and key until one answers 2xx; return it unread.
 
-    Raises the DESIGN.md error: 503 when no route has a usable key, 504 when every
+    Raises the DESIGN.md error: 400 when no route's dialect can carry the request
+    (a TranslationError names the field), 503 when no route has a usable key, 504 when every
     attempt timed out, 502 when they failed otherwise, and the upstream's own 4xx
     (as a 400 with its message, secrets removed) when the request itself is at fault.
     """
     tried = timeouts = 0
+    refused: Exception | None = None  # why a route could not take the request
     for route in model.routes:
         adapter = adapter_for(route.provider.kind)
         for key in usable_keys(route):
             try:
                 request = build(adapter, route, key)
-            except Unsupported:
+            except (Unsupported, TranslationError) as exc:
+                # This route's dialect cannot carry the request: try the next route.
+                refused = refused or exc
                 break
             tried += 1
             deadline = time.monotonic() + route.provider.timeout
@@ -133,6 +138,14 @@ async def open_call(model: ModelInfo, build: Build) -> Attempt:
             if await _refuse(response, adapter, key) == NEXT_ROUTE:
                 break
     if tried == 0:
+        if isinstance(refused, TranslationError):
+            raise errors.invalid(refused.message, param=refused.param)
+        if refused is not None:
+            raise errors.invalid(
+                f"The model '{model.public_id}' cannot be used with this endpoint: {refused}.",
+                param="model",
+                code="model_not_supported",
+            )
         raise errors.no_keys()
     if timeouts == tried:
         raise errors.upstream_timeout()
