@@ -126,16 +126,22 @@ def _load(digest: str) -> KeySnapshot | str:
     return KeySnapshot.of(key) if key else _MISSING
 
 
-def authenticate(secret: str | None) -> AuthResult:
-    """Authenticate a presented secret (sync; reads the database on a cache miss)."""
+def _from_memory(secret: str | None) -> tuple[str, float, AuthResult | None]:
+    """(digest, now, result): a result when no cache lookup is needed at all."""
     refused = _precheck(secret)
     if refused:
-        return refused
+        return "", 0.0, refused
     digest = digest_secret(secret)  # type: ignore[arg-type]
     now = time.monotonic()
     hit = _local.get(digest)
-    if hit and hit[0] > now:
-        return _judge(hit[1])
+    return digest, now, (_judge(hit[1]) if hit and hit[0] > now else None)
+
+
+def authenticate(secret: str | None) -> AuthResult:
+    """Authenticate a presented secret (sync; reads the database on a cache miss)."""
+    digest, now, result = _from_memory(secret)
+    if result is not None:
+        return result
     snapshot = cache.get(_cache_key(digest))
     if snapshot is None:
         snapshot = _load(digest)
@@ -146,14 +152,9 @@ def authenticate(secret: str | None) -> AuthResult:
 
 async def aauthenticate(secret: str | None) -> AuthResult:
     """Async twin for the gateway: no thread hop at all on a local hit."""
-    refused = _precheck(secret)
-    if refused:
-        return refused
-    digest = digest_secret(secret)  # type: ignore[arg-type]
-    now = time.monotonic()
-    hit = _local.get(digest)
-    if hit and hit[0] > now:
-        return _judge(hit[1])
+    digest, now, result = _from_memory(secret)
+    if result is not None:
+        return result
     snapshot = await cache.aget(_cache_key(digest))
     if snapshot is None:
         snapshot = await in_thread(_load)(digest)

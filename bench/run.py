@@ -138,7 +138,7 @@ def wrk(url: str, key: str, *, concurrency: int, seconds: int, stream: bool) -> 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--servers", default="uvicorn,granian,daphne")
+    parser.add_argument("--servers", default="granian,uvicorn,daphne")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (make bench installs Debian's wrk)")
@@ -159,7 +159,8 @@ def main() -> None:
                              wrk(direct, "", concurrency=c, seconds=args.seconds, stream=stream)))  # fmt: skip
         # The usage writer runs beside the servers, as in production (docs/operations.md).
         writer = subprocess.Popen([PY, "manage.py", "run_usage_writer"], cwd=ROOT, env=env(),
-                                  stdout=subprocess.DEVNULL)  # fmt: skip
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        writer.stdout.readline()  # it says so once it is up: start measuring after that
         for name in args.servers.split(","):
             port = free_port()
             server = subprocess.Popen(SERVERS[name](port), cwd=ROOT, env=env())
@@ -167,7 +168,9 @@ def main() -> None:
                 wait_port(port, server)
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 wrk(url, key, concurrency=16, seconds=1, stream=False)  # warm caches and pools
-                concurrencies = (1, 16, 64) if name == "uvicorn" else (16,)
+                # Every concurrency for the two multi-worker servers; daphne (one
+                # process, development only) at c=16 for comparison.
+                concurrencies = (16,) if name == "daphne" else (1, 16, 64)
                 for stream in (False, True):
                     for c in concurrencies:
                         result = wrk(url, key, concurrency=c, seconds=args.seconds, stream=stream)
