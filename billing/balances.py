@@ -44,7 +44,7 @@ if tonumber(ARGV[2]) > held then
   redis.call('HSET', KEYS[1], 'bal', ARGV[1], 'ver', ARGV[2], 'paid', ARGV[3])
 end
 if ARGV[4] ~= '0' then
-  redis.call('HINCRBY', KEYS[1], 'pend', -tonumber(ARGV[4]))
+  redis.call('HINCRBY', KEYS[1], 'pend', 0 - tonumber(ARGV[4]))
 end
 return 1
 """

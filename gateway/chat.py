@@ -56,14 +56,6 @@ def _charge_values(ticket: Ticket, usage: Usage, estimated: bool) -> dict[str, A
     }
 
 
-def _route_values(attempt: upstream.Attempt) -> dict[str, Any]:
-    return {
-        "provider": attempt.route.provider.name,
-        "upstream_model": attempt.route.upstream_model,
-        "upstream_key_id": attempt.key.id,
-    }
-
-
 async def run(
     ticket: Ticket, body: dict[str, Any], emitter: Emitter, *, input_estimate: int
 ) -> HttpResponse:
@@ -112,7 +104,7 @@ async def _complete(
         await attempt.response.aclose()
     if err is not None:
         await pipeline.settle(
-            ticket, status=err.status, error_code=err.code, **_route_values(attempt)
+            ticket, status=err.status, error_code=err.code, **attempt.route_values()
         )
         return err.response(emitter.dialect, ticket.request_id)
     ticket.first_byte = time.monotonic()
@@ -125,7 +117,7 @@ async def _complete(
     passthrough = raw if completion is data and emitter.dialect == "openai" else None
     content = emitter.complete(completion, passthrough)
     await pipeline.settle(
-        ticket, **_charge_values(ticket, usage, estimated), **_route_values(attempt)
+        ticket, **_charge_values(ticket, usage, estimated), **attempt.route_values()
     )
     return ticket.headers(HttpResponse(content, content_type="application/json"))
 
@@ -133,10 +125,31 @@ async def _complete(
 async def _relay(
     ticket: Ticket, attempt: upstream.Attempt, emitter: Emitter, *, input_estimate: int
 ) -> AsyncIterator[bytes]:
+    """Forward the upstream's stream in the client's dialect. The request is settled
+    exactly once, and before the client's last bytes: a client that has seen the end
+    of its stream can rely on the charge being recorded."""
     decoder = attempt.adapter.chat_stream(model=ticket.model.public_id)
     counter = metering.OutputCounter()
     usage: dict[str, Any] | None = None
     outcome: dict[str, Any] = {"status": 200}
+    settled = False
+
+    async def settle() -> None:
+        nonlocal settled
+        if settled:
+            return
+        settled = True
+        metered, estimated = _metered(usage, input_estimate=input_estimate, counter=counter)
+        await pipeline.settle(
+            ticket,
+            **outcome,
+            **_charge_values(ticket, metered, estimated),
+            **attempt.route_values(),
+        )
+        # Closed after the charge is queued, so an upstream that sees the connection
+        # go knows the request has been settled.
+        await attempt.response.aclose()
+
     chunks = attempt.response.aiter_bytes().__aiter__()
     try:
         while True:
@@ -144,29 +157,32 @@ async def _relay(
                 async with asyncio.timeout(attempt.remaining()):
                     data = await chunks.__anext__()
             except StopAsyncIteration:
-                pieces = decoder.finish()
-                done = True
+                pieces, done = decoder.finish(), True
             else:
-                pieces = decoder.feed(data)
-                done = False
+                pieces, done = decoder.feed(data), False
             out = []
             for piece in pieces:
+                if piece.error is not None:
+                    # The upstream failed inside its 200 stream: the emitter ends the
+                    # client's stream with an error event; what came before is charged.
+                    outcome = {"status": 502, "error_code": "upstream_error"}
                 if piece.chunk.get("usage"):
                     usage = piece.chunk["usage"]
                 counter.add_chunk(piece.chunk)
                 out.append(emitter.piece(piece))
             if done:
                 out.append(emitter.finish())
+                await settle()
             payload = b"".join(out)
             if payload:
                 if ticket.first_byte is None:
                     ticket.first_byte = time.monotonic()
                 yield payload
             if done:
-                break
+                return
             await _progress(ticket, usage, input_estimate, counter)
     except asyncio.CancelledError:
-        # The client went away: stop the upstream (finally) and charge what was made.
+        # The client went away: stop the upstream and charge what was made.
         outcome = {"status": 499, "error_code": "client_disconnected", "client_disconnected": True}
         raise
     except (TimeoutError, httpx.HTTPError) as exc:
@@ -176,16 +192,10 @@ async def _relay(
             else errors.upstream_failed("The upstream connection failed mid-stream.")
         )
         outcome = {"status": err.status, "error_code": err.code}
+        await settle()
         yield emitter.error(err)
     finally:
-        await attempt.response.aclose()
-        metered, estimated = _metered(usage, input_estimate=input_estimate, counter=counter)
-        await pipeline.settle(
-            ticket,
-            **outcome,
-            **_charge_values(ticket, metered, estimated),
-            **_route_values(attempt),
-        )
+        await settle()
 
 
 async def _progress(

@@ -1,19 +1,31 @@
 """How a chat completion (or its stream) is written back in the caller's dialect.
 
 The pipeline always works in OpenAI chat completions; an emitter turns its output
-into what the client's SDK expects. OpenAI chat callers get the upstream's bytes
-untouched when the upstream speaks OpenAI.
+into what the client's SDK expects: ChatEmitter (chat completions; the upstream's
+bytes untouched when the upstream speaks OpenAI), AnthropicEmitter (Messages) and
+ResponsesEmitter (Responses API).
+
+A piece with `error` set is the upstream failing inside its stream after output
+started: the emitter ends the stream with one error event in its dialect and
+writes nothing more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from gateway.errors import OPENAI, GatewayError
+from gateway.errors import ANTHROPIC, OPENAI, GatewayError
 from providers.adapters.base import StreamPiece
-from providers.translation.sse import sse_data
+from providers.translation import (
+    ChatStreamToAnthropic,
+    ChatStreamToResponses,
+    chat_response_to_anthropic,
+    chat_response_to_responses,
+)
+from providers.translation.sse import sse_data, sse_event
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -44,6 +56,11 @@ class ChatEmitter(Emitter):
 
     def piece(self, piece: StreamPiece) -> bytes:
         chunk = piece.chunk
+        if piece.error is not None:
+            if piece.raw is not None:
+                return piece.raw
+            error = {"message": piece.error["message"], "type": piece.error["type"]}
+            return sse_data({"error": {**error, "param": None, "code": "upstream_error"}})
         if not self.include_usage and not chunk.get("choices") and chunk.get("usage"):
             return b""
         return piece.raw if piece.raw is not None else sse_data(chunk)
@@ -56,3 +73,105 @@ class ChatEmitter(Emitter):
 
     def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
         return raw if raw is not None else orjson.dumps(completion)
+
+
+_ANTHROPIC_ERROR_TYPES = frozenset(
+    {
+        "invalid_request_error", "authentication_error", "billing_error", "permission_error",
+        "not_found_error", "request_too_large", "rate_limit_error", "api_error",
+        "timeout_error", "overloaded_error",
+    }
+)  # fmt: skip
+
+
+def _events(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(sse_event(event) for event in events)
+
+
+class AnthropicEmitter(Emitter):
+    """Anthropic Messages: message_start ... message_stop, or one Message object."""
+
+    dialect = ANTHROPIC
+
+    def __init__(self, *, model: str) -> None:
+        self.model = model
+        self.stream = ChatStreamToAnthropic(model=model)
+        self.failed = False
+
+    def piece(self, piece: StreamPiece) -> bytes:
+        if self.failed:
+            return b""
+        if piece.error is not None:
+            self.failed = True
+            kind = piece.error["type"]
+            kind = kind if kind in _ANTHROPIC_ERROR_TYPES else "api_error"
+            return _events(self.stream.error(piece.error["message"], error_type=kind))
+        return _events(self.stream.feed(piece.chunk))
+
+    def finish(self) -> bytes:
+        return b"" if self.failed else _events(self.stream.finish())
+
+    def error(self, err: GatewayError) -> bytes:
+        self.failed = True
+        return _events([err.body(ANTHROPIC)])
+
+    def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
+        return orjson.dumps(chat_response_to_anthropic(completion, model=self.model))
+
+
+class ResponsesEmitter(Emitter):
+    """The Responses API: response.created ... response.completed, or one Response
+    object. `on_done` receives the final Response object (to store it) as soon as it
+    exists, before its bytes are handed to the client."""
+
+    def __init__(
+        self,
+        *,
+        response_id: str,
+        model: str,
+        request_body: dict[str, Any],
+        on_done: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.response_id = response_id
+        self.model = model
+        self.request_body = request_body
+        self.on_done = on_done
+        self.stream = ChatStreamToResponses(
+            response_id=response_id, model=model, request_body=request_body
+        )
+        self.failed = False
+
+    def piece(self, piece: StreamPiece) -> bytes:
+        if self.failed:
+            return b""
+        if piece.error is not None:
+            return self._fail(piece.error["message"])
+        return _events(self.stream.feed(piece.chunk))
+
+    def finish(self) -> bytes:
+        if self.failed:
+            return b""
+        events = self.stream.finish()
+        self._done(self.stream.response)
+        return _events(events)
+
+    def error(self, err: GatewayError) -> bytes:
+        return self._fail(err.message, code=err.code)
+
+    def _fail(self, message: str, *, code: str = "server_error") -> bytes:
+        self.failed = True
+        return _events(self.stream.fail(message, code=code))
+
+    def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
+        response = chat_response_to_responses(
+            completion,
+            response_id=self.response_id,
+            model=self.model,
+            request_body=self.request_body,
+        )
+        self._done(response)
+        return orjson.dumps(response)
+
+    def _done(self, response: dict[str, Any] | None) -> None:
+        if response is not None and self.on_done is not None:
+            self.on_done(response)

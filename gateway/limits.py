@@ -51,12 +51,17 @@ def _content_length(scope: Scope) -> int | None:
 
 async def _refuse(scope: Scope, send: Send, limit: int) -> None:
     dialect = ANTHROPIC if _MESSAGES.match(scope["path"]) else OPENAI
-    response = too_large(f"The request body is larger than {limit // 2**20} MiB.")
-    response_bytes = response.response(dialect, new_request_id())
-    headers = [(b"connection", b"close")]
-    headers += [(k.lower().encode(), v.encode()) for k, v in response_bytes.items()]
+    error = too_large(f"The request body is larger than {limit // 2**20} MiB.")
+    response = error.response(dialect, new_request_id())
+    headers = [(k.lower().encode(), v.encode()) for k, v in response.items()]
+    headers.append((b"content-length", str(len(response.content)).encode()))
+    # No "connection: close": closing a socket with unread request bytes makes the
+    # kernel send a reset, and a client still writing its upload (httpx, requests)
+    # could lose the 413 with it. Left open, the server discards what the client
+    # still sends (never stored) until its keep-alive timeout, and the client reads
+    # the 413 once its write is done.
     await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": response_bytes.content})
+    await send({"type": "http.response.body", "body": response.content})
 
 
 class BodyLimit:

@@ -117,9 +117,10 @@ if not held then return 0 end
 local reserved = tonumber(cjson.decode(held)['reserved'])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'res', -reserved)
+-- 0 - x, not -x: Lua turns -0 into "-0", which HINCRBY refuses.
+redis.call('HINCRBY', KEYS[1], 'res', 0 - reserved)
 redis.call('HINCRBY', KEYS[1], 'pend', tonumber(ARGV[2]))
-redis.call('HINCRBY', KEYS[2], 'res', -reserved)
+redis.call('HINCRBY', KEYS[2], 'res', 0 - reserved)
 if redis.call('HEXISTS', KEYS[2], 'spent') == 1 then
   redis.call('HINCRBY', KEYS[2], 'spent', tonumber(ARGV[2]))
 end

@@ -50,6 +50,14 @@ class Attempt:
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.001)
 
+    def route_values(self) -> dict[str, object]:
+        """Where the request went, for its usage record."""
+        return {
+            "provider": self.route.provider.name,
+            "upstream_model": self.route.upstream_model,
+            "upstream_key_id": self.key.id,
+        }
+
 
 def usable_keys(route: RouteInfo, now: float | None = None) -> list[UpstreamKey]:
     """The route's keys not in cooldown, in a weighted random order."""

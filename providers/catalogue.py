@@ -45,6 +45,9 @@ class ProviderInfo:
 class RouteInfo:
     provider: ProviderInfo
     upstream_model: str
+    # The model's own output limit, for upstreams that require one on every request
+    # (Anthropic's max_tokens) when the caller set none.
+    max_output_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,11 @@ def catalogue_build(version: object = None) -> Catalogue:
     models = {}
     for model in AiModel.objects.filter(enabled=True).prefetch_related("routes"):
         routes = tuple(
-            RouteInfo(provider=providers[r.provider_id], upstream_model=r.upstream_model)
+            RouteInfo(
+                provider=providers[r.provider_id],
+                upstream_model=r.upstream_model,
+                max_output_tokens=model.max_output_tokens,
+            )
             for r in model.routes.all()
             if r.provider_id in providers
         )

@@ -30,10 +30,15 @@ class UpstreamRequest:
 @dataclass(slots=True)
 class StreamPiece:
     """One event of a chat stream: the chunk in the OpenAI dialect, and for OpenAI-kind
-    upstreams the event's original bytes, so they can be forwarded untouched."""
+    upstreams the event's original bytes, so they can be forwarded untouched.
+
+    `error` is set when the upstream reported a failure inside its stream (after the
+    200): `{"type", "message"}`; the gateway ends the client's stream with an error
+    event in the client's dialect."""
 
     chunk: dict[str, Any]
     raw: bytes | None = None
+    error: dict[str, Any] | None = None
 
 
 class Unsupported(Exception):

@@ -55,6 +55,14 @@ class OpenAIStreamDecoder(ChatStreamDecoder):
             return None
         if not isinstance(chunk, dict):
             return None
+        error = chunk.get("error")
+        if isinstance(error, dict) and not chunk.get("choices"):
+            # An error sent inside the 200 stream, after output started.
+            failure = {
+                "type": str(error.get("type") or "api_error"),
+                "message": str(error.get("message") or "The upstream failed mid-stream."),
+            }
+            return StreamPiece(chunk={}, raw=raw, error=failure)
         return StreamPiece(chunk=chunk, raw=raw)
 
 

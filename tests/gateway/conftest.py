@@ -3,13 +3,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import anthropic
 import openai
 import pytest
 
 from accounts.services import CreatedKey
+from gateway import writer
+from gateway.models import UsageRecord
 from providers.models import AiModel, Provider, ProviderKey, Route
 from providers.services import catalogue_changed
 from tests.factories import make_key, make_user
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.servers import AsgiServer
 
@@ -89,3 +94,59 @@ def customer_for(gateway: AsgiServer, *, credits: int = 100_000_000, **limits: o
 @pytest.fixture
 def customer(gateway: AsgiServer, openai_catalogue: AiModel) -> Customer:
     return customer_for(gateway)
+
+
+# -- every upstream kind (Anthropic, Gemini) and every modality --------------------------
+
+ANTHROPIC_KEY = "sk-ant-upstream-0123456789"
+GEMINI_KEY = "AIza-upstream-0123456789"
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic(expected_key=ANTHROPIC_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_gemini() -> Iterator[FakeGemini]:
+    with FakeGemini(expected_key=GEMINI_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def every_kind(
+    openai_catalogue: AiModel, fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini
+) -> None:
+    """gpt-4o (OpenAI kind), claude-sonnet (Anthropic kind) and gemini-flash (Gemini
+    kind) at the same prices, so translated and native calls can be compared, plus
+    an image, a speech and a transcription model on the OpenAI fake."""
+    oai = Provider.objects.get(name="openai")
+    claude = add_provider("anthropic", fake_anthropic.base_url, ANTHROPIC_KEY, kind="anthropic")
+    google = add_provider("gemini", fake_gemini.base_url, GEMINI_KEY, kind="gemini")
+    add_model("claude-sonnet", (claude, "claude-sonnet-4-5"), max_output_tokens=8192)
+    add_model("gemini-flash", (google, "gemini-2.5-flash"))
+    add_model(
+        "gpt-image-1", (oai, "gpt-image-1"), type="image",
+        per_image={"1024x1024": 40_000, "1536x1024": 60_000},
+    )  # fmt: skip
+    add_model("tts-1", (oai, "tts-1"), type="speech", per_mchar=15_000_000)
+    add_model("whisper-1", (oai, "whisper-1"), type="transcription", per_minute=6_000)
+
+
+@pytest.fixture
+def funded(gateway: AsgiServer, every_kind: None) -> Customer:
+    return customer_for(gateway)
+
+
+def anthropic_client(gateway: AsgiServer, customer: Customer) -> anthropic.Anthropic:
+    return anthropic.Anthropic(
+        base_url=gateway.base_url, api_key=customer.key.secret, max_retries=0
+    )
+
+
+def settled(customer: Customer) -> list[UsageRecord]:
+    """The customer's usage records, once the queue is written. Requests settle before
+    their client sees the end of the answer, so nothing is still in flight here."""
+    writer.flush()
+    return list(UsageRecord.objects.filter(user=customer.user).order_by("created_at"))

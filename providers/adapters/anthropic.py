@@ -1,0 +1,130 @@
+"""Anthropic's Messages API (`kind: anthropic`): chat completions translated to
+Messages and back, streams included (providers.translation.anthropic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from providers.adapters.base import Adapter, ChatStreamDecoder, StreamPiece, UpstreamRequest
+from providers.catalogue import RouteInfo, UpstreamKey
+from providers.translation import (
+    AnthropicStreamToChat,
+    SSEParser,
+    anthropic_response_to_chat,
+    chat_request_to_anthropic,
+)
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096  # when neither the request nor the model sets one
+# Paths forwarded as they are, for callers that already speak Messages.
+NATIVE_PATHS = frozenset({"messages", "messages/count_tokens"})
+
+
+class AnthropicStreamDecoder(ChatStreamDecoder):
+    """Messages stream events in, chat chunks out, with the usage chunk always on:
+    metering needs it, and the gateway strips it for callers that did not ask."""
+
+    def __init__(self, *, model: str) -> None:
+        super().__init__(model=model)
+        self._parser = SSEParser()
+        self._translator = AnthropicStreamToChat(model=model, include_usage=True)
+        self._failed = False
+
+    def feed(self, data: bytes) -> list[StreamPiece]:
+        return self._pieces(self._parser.feed(data))
+
+    def finish(self) -> list[StreamPiece]:
+        pieces = self._pieces(self._parser.finish())
+        if self._failed:
+            # The closing chunks would claim a normal end; the error piece said it all.
+            return pieces
+        return pieces + [StreamPiece(chunk) for chunk in self._translator.finish()]
+
+    def _pieces(self, events: list[tuple[str, str]]) -> list[StreamPiece]:
+        pieces: list[StreamPiece] = []
+        for _name, data in events:
+            if self._failed:
+                break
+            try:
+                event = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            if event.get("type") == "message_stop":
+                self.done = True
+            pieces.extend(StreamPiece(chunk) for chunk in self._translator.feed(event))
+            if self._translator.error is not None:
+                self._failed = True
+                pieces.append(StreamPiece({}, error=_failure(self._translator.error)))
+        return pieces
+
+
+def _failure(error: dict[str, Any]) -> dict[str, str]:
+    return {
+        "type": str(error.get("type") or "api_error"),
+        "message": str(error.get("message") or "The upstream failed mid-stream."),
+    }
+
+
+class AnthropicAdapter(Adapter):
+    kind = "anthropic"
+
+    def _url(self, route: RouteInfo, path: str) -> str:
+        base = route.provider.base_url
+        # base_url is https://api.anthropic.com, or a proxy that already ends in /v1.
+        prefix = base if base.endswith("/v1") else f"{base}/v1"
+        return f"{prefix}/{path}"
+
+    def _headers(self, key: UpstreamKey) -> dict[str, str]:
+        return {
+            "x-api-key": key.secret,
+            "anthropic-version": API_VERSION,
+            "content-type": "application/json",
+        }
+
+    def chat_request(
+        self, body: dict[str, Any], *, route: RouteInfo, key: UpstreamKey, stream: bool
+    ) -> UpstreamRequest:
+        payload = chat_request_to_anthropic(
+            {**body, "stream": stream},
+            upstream_model=route.upstream_model,
+            default_max_tokens=route.max_output_tokens or DEFAULT_MAX_TOKENS,
+        )
+        return UpstreamRequest(
+            url=self._url(route, "messages"),
+            headers=self._headers(key),
+            content=orjson.dumps(payload),
+        )
+
+    def chat_response(self, data: dict[str, Any], *, model: str) -> dict[str, Any]:
+        return anthropic_response_to_chat(data, model=model)
+
+    def chat_stream(self, *, model: str) -> ChatStreamDecoder:
+        return AnthropicStreamDecoder(model=model)
+
+    def passthrough_request(
+        self, path: str, *, route: RouteInfo, key: UpstreamKey, body: Any = None, **extra: Any
+    ) -> UpstreamRequest:
+        """Messages-dialect requests (token counting) forwarded as they are, with the
+        model renamed to the route's upstream model."""
+        if path not in NATIVE_PATHS:
+            return super().passthrough_request(path, route=route, key=key, body=body, **extra)
+        return UpstreamRequest(
+            url=self._url(route, path),
+            headers=self._headers(key),
+            content=orjson.dumps({**(body or {}), "model": route.upstream_model}),
+        )
+
+    def error_message(self, status: int, content: bytes) -> str:
+        """Anthropic's errors: {"type": "error", "error": {"type", "message"}}."""
+        try:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return ""
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("type") or "")
+        return ""

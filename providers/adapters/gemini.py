@@ -1,0 +1,97 @@
+"""Google's Gemini API (`kind: gemini`): chat completions translated to
+generateContent and back (providers.translation.gemini)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from providers.adapters.base import Adapter, ChatStreamDecoder, StreamPiece, UpstreamRequest
+from providers.catalogue import RouteInfo, UpstreamKey
+from providers.translation import GeminiStreamToChat, SSEParser, gemini_response_to_chat
+from providers.translation.gemini import chat_request_to_gemini
+
+API_VERSION = "v1beta"
+
+
+class GeminiStreamDecoder(ChatStreamDecoder):
+    """streamGenerateContent?alt=sse in, chat chunks out (usage chunk always on)."""
+
+    def __init__(self, *, model: str) -> None:
+        super().__init__(model=model)
+        self._parser = SSEParser()
+        self._translator = GeminiStreamToChat(model=model, include_usage=True)
+        self._failed = False
+
+    def feed(self, data: bytes) -> list[StreamPiece]:
+        return self._pieces(self._parser.feed(data))
+
+    def finish(self) -> list[StreamPiece]:
+        pieces = self._pieces(self._parser.finish())
+        self.done = True
+        if self._failed:
+            return pieces
+        return pieces + [StreamPiece(chunk) for chunk in self._translator.finish()]
+
+    def _pieces(self, events: list[tuple[str, str]]) -> list[StreamPiece]:
+        pieces: list[StreamPiece] = []
+        for _name, data in events:
+            if self._failed:
+                break
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(chunk, dict):
+                continue
+            pieces.extend(StreamPiece(c) for c in self._translator.feed(chunk))
+            if self._translator.error is not None:
+                self._failed = True
+                error = self._translator.error
+                failure = {
+                    "type": str(error.get("status") or "api_error"),
+                    "message": str(error.get("message") or "The upstream failed mid-stream."),
+                }
+                pieces.append(StreamPiece({}, error=failure))
+        return pieces
+
+
+class GeminiAdapter(Adapter):
+    kind = "gemini"
+
+    def _url(self, route: RouteInfo, method: str) -> str:
+        base = route.provider.base_url
+        # base_url is https://generativelanguage.googleapis.com, or already ends in a version.
+        prefix = base if base.endswith(("/v1beta", "/v1")) else f"{base}/{API_VERSION}"
+        return f"{prefix}/models/{route.upstream_model}:{method}"
+
+    def chat_request(
+        self, body: dict[str, Any], *, route: RouteInfo, key: UpstreamKey, stream: bool
+    ) -> UpstreamRequest:
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return UpstreamRequest(
+            url=self._url(route, method),
+            headers={"x-goog-api-key": key.secret, "content-type": "application/json"},
+            content=orjson.dumps(chat_request_to_gemini(body)),
+        )
+
+    def chat_response(self, data: dict[str, Any], *, model: str) -> dict[str, Any]:
+        return gemini_response_to_chat(data, model=model)
+
+    def chat_stream(self, *, model: str) -> ChatStreamDecoder:
+        return GeminiStreamDecoder(model=model)
+
+    def error_message(self, status: int, content: bytes) -> str:
+        """Google's errors: {"error": {"code", "message", "status", "details"}}, sometimes
+        wrapped in a one-element list."""
+        try:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return ""
+        if isinstance(data, list) and data:
+            data = data[0]
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("status") or "")
+        return ""
