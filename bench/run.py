@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ SERVERS = {
                              "--port", str(port), "--workers", "2", "--no-access-log",
                              "--log-level", "warning", "--lifespan", "off",
                              "--loop", "uvloop", "--http", "httptools"],
-    "granian": lambda port: [PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+    "granian": lambda port: [PY, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "2", "--loop", "uvloop",
                              "--no-ws", "--log-level", "warning", "nexai.asgi:application"],
     "daphne": lambda port: [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -113,6 +114,7 @@ models:
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+Row = tuple[str, str, int, dict[str, float]]
 
 
 def wrk(url: str, key: str, *, concurrency: int, seconds: int, stream: bool) -> dict[str, float]:
@@ -135,9 +137,43 @@ def wrk(url: str, key: str, *, concurrency: int, seconds: int, stream: bool) -> 
             "errors": int(bad.group(1)) if bad else 0}  # fmt: skip
 
 
+def measure_server(name: str, key: str, *, seconds: int) -> list[Row]:
+    port = free_port()
+    server = subprocess.Popen(SERVERS[name](port), cwd=ROOT, env=env())
+    rows = []
+    try:
+        wait_port(port, server)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        wrk(url, key, concurrency=16, seconds=1, stream=False)  # warm caches and pools
+        # Every concurrency for the multi-worker servers; daphne (one process, for
+        # development) at c=16 for comparison.
+        concurrencies = (16,) if name == "daphne" else (1, 16, 64)
+        for stream in (False, True):
+            for c in concurrencies:
+                result = wrk(url, key, concurrency=c, seconds=seconds, stream=stream)
+                rows.append((name, "stream" if stream else "json", c, result))
+    finally:
+        server.terminate()
+        server.wait(20)
+    return rows
+
+
+def median_rows(runs: list[list[Row]]) -> list[Row]:
+    """Each cell's median over the repeats (in the order of the first run)."""
+    cells: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+    for run in runs:
+        for name, mode, c, result in run:
+            cells.setdefault((name, mode, c), []).append(result)
+    return [
+        (name, mode, c, {k: statistics.median(r[k] for r in results) for k in results[0]})
+        for (name, mode, c), results in cells.items()
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per cell; the median is shown")
     parser.add_argument("--servers", default="granian,uvicorn,daphne")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -147,46 +183,36 @@ def main() -> None:
     upstream = subprocess.Popen(
         [PY, str(ROOT / "bench" / "upstream.py"), "--port", str(upstream_port)]
     )
-    rows: list[tuple[str, str, int, dict[str, float]]] = []
+    runs: list[list[Row]] = []
     served = 0
     try:
         wait_port(upstream_port, upstream)
         key = prepare(upstream_port)
         direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
-        for stream in (False, True):
-            for c in (1, 16, 64):
-                rows.append(("upstream", "stream" if stream else "json", c,
-                             wrk(direct, "", concurrency=c, seconds=args.seconds, stream=stream)))  # fmt: skip
         # The usage writer runs beside the servers, as in production (docs/operations.md).
         writer = subprocess.Popen([PY, "manage.py", "run_usage_writer"], cwd=ROOT, env=env(),
                                   stdout=subprocess.PIPE, text=True)  # fmt: skip
         writer.stdout.readline()  # it says so once it is up: start measuring after that
-        for name in args.servers.split(","):
-            port = free_port()
-            server = subprocess.Popen(SERVERS[name](port), cwd=ROOT, env=env())
-            try:
-                wait_port(port, server)
-                url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                wrk(url, key, concurrency=16, seconds=1, stream=False)  # warm caches and pools
-                # Every concurrency for the two multi-worker servers; daphne (one
-                # process, development only) at c=16 for comparison.
-                concurrencies = (16,) if name == "daphne" else (1, 16, 64)
-                for stream in (False, True):
-                    for c in concurrencies:
-                        result = wrk(url, key, concurrency=c, seconds=args.seconds, stream=stream)
-                        rows.append((name, "stream" if stream else "json", c, result))
-            finally:
-                server.terminate()
-                server.wait(20)
-        served = sum(r[3]["total"] - r[3]["errors"] for r in rows if r[0] != "upstream")
+        for _ in range(args.repeat):
+            run: list[Row] = []
+            for stream in (False, True):
+                for c in (1, 16, 64):
+                    result = wrk(direct, "", concurrency=c, seconds=args.seconds, stream=stream)
+                    run.append(("upstream", "stream" if stream else "json", c, result))
+            for name in args.servers.split(","):
+                run += measure_server(name, key, seconds=args.seconds)
+            runs.append(run)
+        served = sum(
+            r[3]["total"] - r[3]["errors"] for run in runs for r in run if r[0] != "upstream"
+        )
         writer.terminate()
         writer.wait(30)
     finally:
         upstream.terminate()
-    report(rows, served)
+    report(median_rows(runs), served, repeats=args.repeat)
 
 
-def report(rows: list[tuple[str, str, int, dict[str, float]]], served: int) -> None:
+def report(rows: list[Row], served: int, *, repeats: int) -> None:
     base = {(mode, c): r for name, mode, c, r in rows if name == "upstream"}
     lines = [
         "| path | mode | c | req/s | p50 ms | p99 ms | added p50 ms | errors |",
@@ -209,6 +235,7 @@ def report(rows: list[tuple[str, str, int, dict[str, float]]], served: int) -> N
         f"usage records written: {metered.strip()} (warm-ups included); "
         "every wallet equals its ledger (run_periodic_jobs)."
     )
+    lines.append(f"Each cell: the median of {repeats} run(s).")
     lines.append(f"Machine: {os.cpu_count()} cores, {platform_line()}")
     text = "\n".join(lines)
     print(text)

@@ -77,15 +77,16 @@ class GatewayASGIHandler(ASGIHandler):
         listener = asyncio.create_task(self.listen_for_disconnect(receive))
         worker = asyncio.create_task(process_request())
         await asyncio.wait([listener, worker], return_when=asyncio.FIRST_COMPLETED)
-        for task in (listener, worker):
-            if task.done():
-                with contextlib.suppress(RequestAborted, asyncio.CancelledError):
-                    task.result()
-            else:
-                task.cancel()
+        try:
+            # The listener first, so its outcome is always collected even if the
+            # view's task then raises.
+            for task in (listener, worker):
+                if not task.done():
+                    task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, RequestAborted):
                     await task
-        body_file.close()
+        finally:
+            body_file.close()
 
 
 def by_path(gateway_app: Any, site_app: Any) -> Any:
