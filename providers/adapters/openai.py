@@ -3,6 +3,7 @@ and Azure OpenAI, which differs only in its URLs and auth header."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -78,6 +79,20 @@ def _with_usage_requested(body: dict[str, Any], stream: bool) -> dict[str, Any]:
     return {**body, "stream_options": options}
 
 
+# OpenAI's reasoning models refuse `max_tokens` ("use max_completion_tokens"), which
+# every request translated from Messages or Responses carries. Matched on the upstream
+# model name, as the catalogue knows no more about a model's family.
+_REASONING = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)(?:[-.]|$)")
+
+
+def _token_limit_for(upstream_model: str, body: dict[str, Any]) -> dict[str, Any]:
+    if "max_tokens" not in body or not _REASONING.match(upstream_model):
+        return body
+    renamed = {k: v for k, v in body.items() if k != "max_tokens"}
+    renamed.setdefault("max_completion_tokens", body["max_tokens"])
+    return renamed
+
+
 class OpenAIAdapter(Adapter):
     kind = "openai"
 
@@ -90,7 +105,8 @@ class OpenAIAdapter(Adapter):
     def chat_request(
         self, body: dict[str, Any], *, route: RouteInfo, key: UpstreamKey, stream: bool
     ) -> UpstreamRequest:
-        payload = _with_usage_requested({**body, "model": route.upstream_model}, stream)
+        payload = _token_limit_for(route.upstream_model, {**body, "model": route.upstream_model})
+        payload = _with_usage_requested(payload, stream)
         return UpstreamRequest(
             url=self._url(route, "chat/completions"),
             headers={**self._headers(key), "content-type": "application/json"},
