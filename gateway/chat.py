@@ -12,6 +12,7 @@ import httpx
 import orjson
 from django.http import HttpResponse, StreamingHttpResponse
 
+from accounts.keycache import KeySnapshot
 from billing.pricing import token_charge
 from gateway import errors, metering, pipeline, upstream
 from gateway.dialects import Emitter
@@ -29,6 +30,30 @@ def reservation(model: ModelInfo, body: dict[str, Any]) -> tuple[int, int]:
     n = body.get("n") if isinstance(body.get("n"), int) else 1
     estimate = token_charge(model.prices, input_tokens=input_tokens, output_tokens=max_output * n)
     return input_tokens, max(estimate, 1)
+
+
+async def admit(
+    *,
+    request_id: str,
+    key: KeySnapshot,
+    model: ModelInfo,
+    chat_body: dict[str, Any],
+    endpoint: str,
+    stream: bool,
+    started: float,
+) -> tuple[Ticket, int]:
+    """Reserve what a chat request may cost: (ticket, estimated input tokens)."""
+    input_estimate, estimate = reservation(model, chat_body)
+    ticket = await pipeline.admit(
+        request_id=request_id,
+        key=key,
+        model=model,
+        endpoint=endpoint,
+        estimate=estimate,
+        stream=stream,
+        started=started,
+    )
+    return ticket, input_estimate
 
 
 def _metered(

@@ -78,11 +78,15 @@ async def create(request: HttpRequest) -> HttpResponse:
         _validate(body)
         model = await pipeline.model_for(body["model"], key, types=("chat",))
         chat_body = _to_chat(body)
-        input_estimate, estimate = chat.reservation(model, chat_body)
-        ticket = await pipeline.admit(
-            request_id=request_id, key=key, model=model, endpoint="messages",
-            estimate=estimate, stream=body.get("stream") is True, started=started,
-        )  # fmt: skip
+        ticket, input_estimate = await chat.admit(
+            request_id=request_id,
+            key=key,
+            model=model,
+            chat_body=chat_body,
+            endpoint="messages",
+            stream=body.get("stream") is True,
+            started=started,
+        )
     except GatewayError as err:
         return err.response(ANTHROPIC, request_id)
     emitter = AnthropicEmitter(model=model.public_id)

@@ -169,11 +169,15 @@ async def create(request: HttpRequest) -> HttpResponse:
         model = await pipeline.model_for(body.get("model"), key, types=("chat",))
         history = await _history(body, key.user_id)
         chat_body = _to_chat(body, history)
-        input_estimate, estimate = chat.reservation(model, chat_body)
-        ticket = await pipeline.admit(
-            request_id=request_id, key=key, model=model, endpoint="responses",
-            estimate=estimate, stream=body.get("stream") is True, started=started,
-        )  # fmt: skip
+        ticket, input_estimate = await chat.admit(
+            request_id=request_id,
+            key=key,
+            model=model,
+            chat_body=chat_body,
+            endpoint="responses",
+            stream=body.get("stream") is True,
+            started=started,
+        )
     except GatewayError as err:
         return err.response(OPENAI, request_id)
     store = (

@@ -31,11 +31,15 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         body = requests.json_body(request)
         requests.chat_body(body)
         model = await pipeline.model_for(body["model"], key, types=("chat",))
-        input_estimate, estimate = chat.reservation(model, body)
-        ticket = await pipeline.admit(
-            request_id=request_id, key=key, model=model, endpoint="chat.completions",
-            estimate=estimate, stream=body.get("stream") is True, started=started,
-        )  # fmt: skip
+        ticket, input_estimate = await chat.admit(
+            request_id=request_id,
+            key=key,
+            model=model,
+            chat_body=body,
+            endpoint="chat.completions",
+            stream=body.get("stream") is True,
+            started=started,
+        )
     except GatewayError as err:
         return err.response(OPENAI, request_id)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

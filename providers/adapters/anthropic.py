@@ -7,11 +7,15 @@ from typing import Any
 
 import orjson
 
-from providers.adapters.base import Adapter, ChatStreamDecoder, StreamPiece, UpstreamRequest
+from providers.adapters.base import (
+    Adapter,
+    ChatStreamDecoder,
+    TranslatingStreamDecoder,
+    UpstreamRequest,
+)
 from providers.catalogue import RouteInfo, UpstreamKey
 from providers.translation import (
     AnthropicStreamToChat,
-    SSEParser,
     anthropic_response_to_chat,
     chat_request_to_anthropic,
 )
@@ -22,51 +26,14 @@ DEFAULT_MAX_TOKENS = 4096  # when neither the request nor the model sets one
 NATIVE_PATHS = frozenset({"messages", "messages/count_tokens"})
 
 
-class AnthropicStreamDecoder(ChatStreamDecoder):
+class AnthropicStreamDecoder(TranslatingStreamDecoder):
     """Messages stream events in, chat chunks out, with the usage chunk always on:
     metering needs it, and the gateway strips it for callers that did not ask."""
 
     def __init__(self, *, model: str) -> None:
-        super().__init__(model=model)
-        self._parser = SSEParser()
-        self._translator = AnthropicStreamToChat(model=model, include_usage=True)
-        self._failed = False
-
-    def feed(self, data: bytes) -> list[StreamPiece]:
-        return self._pieces(self._parser.feed(data))
-
-    def finish(self) -> list[StreamPiece]:
-        pieces = self._pieces(self._parser.finish())
-        if self._failed:
-            # The closing chunks would claim a normal end; the error piece said it all.
-            return pieces
-        return pieces + [StreamPiece(chunk) for chunk in self._translator.finish()]
-
-    def _pieces(self, events: list[tuple[str, str]]) -> list[StreamPiece]:
-        pieces: list[StreamPiece] = []
-        for _name, data in events:
-            if self._failed:
-                break
-            try:
-                event = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(event, dict):
-                continue
-            if event.get("type") == "message_stop":
-                self.done = True
-            pieces.extend(StreamPiece(chunk) for chunk in self._translator.feed(event))
-            if self._translator.error is not None:
-                self._failed = True
-                pieces.append(StreamPiece({}, error=_failure(self._translator.error)))
-        return pieces
-
-
-def _failure(error: dict[str, Any]) -> dict[str, str]:
-    return {
-        "type": str(error.get("type") or "api_error"),
-        "message": str(error.get("message") or "The upstream failed mid-stream."),
-    }
+        super().__init__(
+            model=model, translator=AnthropicStreamToChat(model=model, include_usage=True)
+        )
 
 
 class AnthropicAdapter(Adapter):

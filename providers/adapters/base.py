@@ -59,6 +59,55 @@ class ChatStreamDecoder:
         return []
 
 
+class TranslatingStreamDecoder(ChatStreamDecoder):
+    """An SSE stream in another dialect, fed event by event to a translator from
+    providers.translation (anything with feed(event), finish() and error). After an
+    error event nothing more is emitted: the error piece says how the stream ended."""
+
+    def __init__(self, *, model: str, translator: Any) -> None:
+        super().__init__(model=model)
+        from providers.translation import SSEParser
+
+        self._parser = SSEParser()
+        self._translator = translator
+        self._failed = False
+
+    def feed(self, data: bytes) -> list[StreamPiece]:
+        return self._pieces(self._parser.feed(data))
+
+    def finish(self) -> list[StreamPiece]:
+        pieces = self._pieces(self._parser.finish())
+        self.done = True
+        if self._failed:
+            # The closing chunks would claim a normal end; the error piece said it all.
+            return pieces
+        return pieces + [StreamPiece(chunk) for chunk in self._translator.finish()]
+
+    def failure(self, error: dict[str, Any]) -> dict[str, str]:
+        """The upstream's error event as {type, message}."""
+        return {
+            "type": str(error.get("type") or "api_error"),
+            "message": str(error.get("message") or "The upstream failed mid-stream."),
+        }
+
+    def _pieces(self, events: list[tuple[str, str]]) -> list[StreamPiece]:
+        pieces: list[StreamPiece] = []
+        for _name, data in events:
+            if self._failed:
+                break
+            try:
+                event = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            pieces.extend(StreamPiece(chunk) for chunk in self._translator.feed(event))
+            if self._translator.error is not None:
+                self._failed = True
+                pieces.append(StreamPiece({}, error=self.failure(self._translator.error)))
+        return pieces
+
+
 class Adapter:
     kind: str = ""
 

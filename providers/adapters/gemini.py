@@ -7,54 +7,30 @@ from typing import Any
 
 import orjson
 
-from providers.adapters.base import Adapter, ChatStreamDecoder, StreamPiece, UpstreamRequest
+from providers.adapters.base import (
+    Adapter,
+    ChatStreamDecoder,
+    TranslatingStreamDecoder,
+    UpstreamRequest,
+)
 from providers.catalogue import RouteInfo, UpstreamKey
-from providers.translation import GeminiStreamToChat, SSEParser, gemini_response_to_chat
+from providers.translation import GeminiStreamToChat, gemini_response_to_chat
 from providers.translation.gemini import chat_request_to_gemini
 
 API_VERSION = "v1beta"
 
 
-class GeminiStreamDecoder(ChatStreamDecoder):
+class GeminiStreamDecoder(TranslatingStreamDecoder):
     """streamGenerateContent?alt=sse in, chat chunks out (usage chunk always on)."""
 
     def __init__(self, *, model: str) -> None:
-        super().__init__(model=model)
-        self._parser = SSEParser()
-        self._translator = GeminiStreamToChat(model=model, include_usage=True)
-        self._failed = False
+        super().__init__(
+            model=model, translator=GeminiStreamToChat(model=model, include_usage=True)
+        )
 
-    def feed(self, data: bytes) -> list[StreamPiece]:
-        return self._pieces(self._parser.feed(data))
-
-    def finish(self) -> list[StreamPiece]:
-        pieces = self._pieces(self._parser.finish())
-        self.done = True
-        if self._failed:
-            return pieces
-        return pieces + [StreamPiece(chunk) for chunk in self._translator.finish()]
-
-    def _pieces(self, events: list[tuple[str, str]]) -> list[StreamPiece]:
-        pieces: list[StreamPiece] = []
-        for _name, data in events:
-            if self._failed:
-                break
-            try:
-                chunk = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(chunk, dict):
-                continue
-            pieces.extend(StreamPiece(c) for c in self._translator.feed(chunk))
-            if self._translator.error is not None:
-                self._failed = True
-                error = self._translator.error
-                failure = {
-                    "type": str(error.get("status") or "api_error"),
-                    "message": str(error.get("message") or "The upstream failed mid-stream."),
-                }
-                pieces.append(StreamPiece({}, error=failure))
-        return pieces
+    def failure(self, error: dict[str, Any]) -> dict[str, str]:
+        # Google's errors name their kind in `status` (RESOURCE_EXHAUSTED...).
+        return {**super().failure(error), "type": str(error.get("status") or "api_error")}
 
 
 class GeminiAdapter(Adapter):
