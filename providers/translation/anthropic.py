@@ -352,7 +352,7 @@ def _chat_id_from(message_id: Any) -> str:
     return chat.new_id("chatcmpl-")
 
 
-class AnthropicStreamToChat:
+class AnthropicStreamToChat(chat.ChunkStream):
     """Anthropic stream events in, chat.completion.chunk objects out.
 
     Feed each parsed event (the JSON of one SSE frame) in order; call `finish()`
@@ -361,21 +361,7 @@ class AnthropicStreamToChat:
     error in the caller's dialect.
     """
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        include_usage: bool = False,
-        chunk_id: str | None = None,
-        created: int | None = None,
-    ) -> None:
-        self._chunks = chat.ChunkFactory(model=model, chunk_id=chunk_id, created=created)
-        self._include_usage = include_usage
-        self.usage = Usage(0, 0)
-        self.error: dict[str, Any] | None = None
-        self.finish_reason: str | None = None
-        self._started = False
-        self._finished = False
+    def _setup(self) -> None:
         self._usage_sent = False
         # Anthropic content block index -> chat tool_calls index.
         self._tool_index: dict[int, int] = {}
@@ -391,12 +377,6 @@ class AnthropicStreamToChat:
             out.append(self._finish_chunk("stop"))
         out.extend(self._usage())
         return out
-
-    def _start(self) -> list[dict[str, Any]]:
-        if self._started:
-            return []
-        self._started = True
-        return [self._chunks.role_chunk()]
 
     def _finish_chunk(self, reason: str) -> dict[str, Any]:
         self._finished = True

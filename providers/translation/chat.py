@@ -189,3 +189,36 @@ def expect_dict(value: Any, *, param: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TranslationError(f"'{param}' must be an object.", param=param)
     return value
+
+
+class ChunkStream:
+    """What every upstream-stream-to-chat translator keeps: a chunk factory, the
+    running usage, the upstream's error if one came, and whether the opening role
+    chunk has been sent."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        include_usage: bool = False,
+        chunk_id: str | None = None,
+        created: int | None = None,
+    ) -> None:
+        self._chunks = ChunkFactory(model=model, chunk_id=chunk_id, created=created)
+        self._include_usage = include_usage
+        self.usage = Usage(0, 0)
+        self.error: dict[str, Any] | None = None
+        self.finish_reason: str | None = None
+        self._started = False
+        self._finished = False
+        self._setup()
+
+    def _setup(self) -> None:
+        """A translator's own state."""
+
+    def _start(self) -> list[dict[str, Any]]:
+        """The role chunk, once, before anything else."""
+        if self._started:
+            return []
+        self._started = True
+        return [self._chunks.role_chunk()]

@@ -306,7 +306,7 @@ def gemini_response_to_chat(
     )
 
 
-class GeminiStreamToChat:
+class GeminiStreamToChat(chat.ChunkStream):
     """streamGenerateContent?alt=sse chunks in, chat.completion.chunk objects out.
 
     Gemini streams text in pieces but each function call whole, so a tool call is
@@ -316,21 +316,7 @@ class GeminiStreamToChat:
     upstream error object sent inside the stream.
     """
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        include_usage: bool = False,
-        chunk_id: str | None = None,
-        created: int | None = None,
-    ) -> None:
-        self._chunks = chat.ChunkFactory(model=model, chunk_id=chunk_id, created=created)
-        self._include_usage = include_usage
-        self.usage = Usage(0, 0)
-        self.error: dict[str, Any] | None = None
-        self.finish_reason: str | None = None
-        self._started = False
-        self._finished = False
+    def _setup(self) -> None:
         self._tool_count = 0
 
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
@@ -368,12 +354,6 @@ class GeminiStreamToChat:
         if self._include_usage:
             out.append(self._chunks.usage_chunk(self.usage))
         return out
-
-    def _start(self) -> list[dict[str, Any]]:
-        if self._started:
-            return []
-        self._started = True
-        return [self._chunks.role_chunk()]
 
     def _tool_call(self, call: dict[str, Any]) -> dict[str, Any]:
         index = self._tool_count
