@@ -1,7 +1,7 @@
 """Authentication of presented secrets, cached for the gateway's hot path.
 
 Two levels: a per-process dict with a one-second life, then the shared Django cache
-(Redis in production) with a longer one. A change to a key deletes its shared entry
+(Redis in production) with a longer one; without Redis, the database itself. A change to a key deletes its shared entry
 on commit, and no process keeps a local copy longer than LOCAL_TTL, so a revoked or
 suspended key stops working everywhere within a second without a database read per
 request.
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -137,11 +138,22 @@ def _from_memory(secret: str | None) -> tuple[str, float, AuthResult | None]:
     return digest, now, (_judge(hit[1]) if hit and hit[0] > now else None)
 
 
+def _shared() -> bool:
+    """Is the Django cache shared by every process (Redis)? The in-process cache of the
+    embedded default is not: a key revoked by a command in another process would stay
+    cached here, so without Redis a local miss goes to the database."""
+    return bool(settings.REDIS_URL)
+
+
 def authenticate(secret: str | None) -> AuthResult:
     """Authenticate a presented secret (sync; reads the database on a cache miss)."""
     digest, now, result = _from_memory(secret)
     if result is not None:
         return result
+    if not _shared():
+        snapshot = _load(digest)
+        _remember(digest, now, snapshot)
+        return _judge(snapshot)
     snapshot = cache.get(_cache_key(digest))
     if snapshot is None:
         snapshot = _load(digest)
@@ -155,6 +167,10 @@ async def aauthenticate(secret: str | None) -> AuthResult:
     digest, now, result = _from_memory(secret)
     if result is not None:
         return result
+    if not _shared():
+        snapshot = await in_thread(_load)(digest)
+        _remember(digest, now, snapshot)
+        return _judge(snapshot)
     snapshot = await cache.aget(_cache_key(digest))
     if snapshot is None:
         snapshot = await in_thread(_load)(digest)

@@ -10,6 +10,7 @@ process otherwise. It is refreshed after every committed ledger change; the vers
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from nexai import redis as nxredis
@@ -29,6 +30,7 @@ class LocalWallet:
     reserved: int = 0
     pending: int = 0
     known: bool = False  # has a database snapshot arrived yet
+    synced_at: float = 0.0  # monotonic time of the last snapshot
 
 
 # In-process copies (embedded default), guarded by one lock: each operation is a few
@@ -55,6 +57,7 @@ def local_sync(user_id: int, *, balance: int, version: int, paid: bool, applied:
         wallet = local_wallets.setdefault(user_id, LocalWallet())
         if version > wallet.version:
             wallet.balance, wallet.version, wallet.paid, wallet.known = balance, version, paid, True
+            wallet.synced_at = time.monotonic()
         wallet.pending -= applied
 
 

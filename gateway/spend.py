@@ -25,6 +25,7 @@ from billing import balances
 from nexai import redis as nxredis
 
 WINDOW_MS = 60_000
+LOCAL_WALLET_FRESH = 2.0  # seconds; the in-process store only
 P = balances.PREFIX
 QUEUE = f"{P}charges"
 RESERVATIONS = f"{P}resv"
@@ -280,7 +281,13 @@ class LocalSpendStore:
         key_pair, user_pair = _rate_keys("k", key_id, now_ms), _rate_keys("u", user_id, now_ms)
         with self.lock:
             wallet = balances.local_wallets.get(user_id)
-            if wallet is None or not wallet.known:
+            # Credits granted by a command in another process reach this one only
+            # through the database: a copy older than LOCAL_WALLET_FRESH is re-read.
+            if (
+                wallet is None
+                or not wallet.known
+                or time.monotonic() - wallet.synced_at > LOCAL_WALLET_FRESH
+            ):
                 return Admission("init_wallet")
             plan_rpm = limits.paid_rpm if wallet.paid else limits.free_rpm
             used = self._seen(user_pair, now_ms)
@@ -326,6 +333,7 @@ class LocalSpendStore:
             if version > wallet.version:
                 wallet.balance, wallet.version, wallet.paid = balance, version, paid
             wallet.known = True
+            wallet.synced_at = time.monotonic()
 
     async def init_key(self, *, key_id: int, spent: int) -> None:
         with self.lock:

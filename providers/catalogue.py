@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.cache import cache
 
 from nexai.db import in_thread
@@ -21,6 +22,9 @@ from providers.prices import Prices
 from providers.services import CATALOGUE_VERSION_KEY
 
 CHECK_EVERY = 1.0  # seconds between version checks
+# Without Redis the version lives in each process's own cache, so a load_providers run
+# in another process cannot announce itself: the snapshot is simply rebuilt this often.
+REBUILD_EVERY_UNSHARED = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,7 @@ class _Holder:
     def __init__(self) -> None:
         self.catalogue: Catalogue | None = None
         self.checked_at = 0.0
+        self.built_at = 0.0
         self.lock = threading.Lock()
 
 
@@ -142,12 +147,17 @@ def reset() -> None:
 
 def _refresh() -> Catalogue:
     with _holder.lock:
+        now = time.monotonic()
         version = cache.get(CATALOGUE_VERSION_KEY)
         current = _holder.catalogue
-        if current is None or current.version != version:
+        unshared_and_old = (
+            not settings.REDIS_URL and now - _holder.built_at >= REBUILD_EVERY_UNSHARED
+        )
+        if current is None or current.version != version or unshared_and_old:
             current = catalogue_build(version)
             _holder.catalogue = current
-        _holder.checked_at = time.monotonic()
+            _holder.built_at = now
+        _holder.checked_at = now
         return current
 
 

@@ -25,6 +25,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         missing.add("postgres")
     if not settings.REDIS_URL:
         missing.add("redis")
+    else:
+        missing.add("embedded")  # tests of the in-process stores, which Redis replaces
     dropped = [item for item in items if missing & set(item.keywords)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
