@@ -139,3 +139,26 @@ def test_two_gateway_processes_enforce_one_keys_rpm_together(
     statuses = [_post(url, key.secret) for url in [first, second] * 5]
     assert statuses[:5] == [200] * 5
     assert statuses[5:] == [429] * 5
+
+
+def test_a_revoked_key_stops_working_on_every_process_within_a_second(
+    two_gateways: list[str], openai_catalogue: AiModel, django_capture_on_commit_callbacks
+) -> None:
+    from accounts.keycache import LOCAL_TTL
+    from accounts.services import api_key_revoke
+
+    key = make_key(make_user(credits=100_000_000))
+    assert [_post(url, key.secret) for url in two_gateways] == [200, 200]  # cached on both
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(key=key.key)
+    revoked_at = time.monotonic()
+    refused: dict[str, float] = {}
+    # Each process may keep its local copy for LOCAL_TTL; nothing announces its expiry,
+    # so ask both until they refuse, for at most a little longer than that.
+    while len(refused) < 2 and time.monotonic() - revoked_at < LOCAL_TTL + 0.5:
+        for url in two_gateways:
+            if url not in refused and _post(url, key.secret) == 403:
+                refused[url] = time.monotonic() - revoked_at
+        time.sleep(0.02)
+    assert set(refused) == set(two_gateways)
+    assert max(refused.values()) <= LOCAL_TTL + 0.2  # the request itself takes a little
