@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from gateway import errors, metering, pipeline, upstream
 from gateway.dialects import Emitter
 from gateway.errors import GatewayError
 from gateway.pipeline import Ticket
+from providers.adapters.base import ChatStreamDecoder
 from providers.catalogue import ModelInfo
 from providers.translation.usage import Usage
 
@@ -82,16 +83,29 @@ def _charge_values(ticket: Ticket, usage: Usage, estimated: bool) -> dict[str, A
 
 
 async def run(
-    ticket: Ticket, body: dict[str, Any], emitter: Emitter, *, input_estimate: int
+    ticket: Ticket,
+    body: dict[str, Any],
+    emitter: Emitter,
+    *,
+    input_estimate: int,
+    build: upstream.Build | None = None,
+    decoder: Callable[[upstream.Attempt], ChatStreamDecoder] | None = None,
 ) -> HttpResponse:
     """Call the upstream (with fallback) and answer in the emitter's dialect. The
-    ticket is always settled: with the real charge, or with nothing on failure."""
+    ticket is always settled: with the real charge, or with nothing on failure.
+
+    `build` and `decoder` replace the adapter's chat request and stream decoder, for
+    callers forwarded in the upstream's own dialect (Messages to Anthropic models);
+    `body` is then used only to meter by estimate."""
     stream = ticket.stream
     try:
         attempt = await upstream.open_call(
             ticket.model,
-            lambda adapter, route, key: adapter.chat_request(
-                body, route=route, key=key, stream=stream
+            build
+            or (
+                lambda adapter, route, key: adapter.chat_request(
+                    body, route=route, key=key, stream=stream
+                )
             ),
         )
     except GatewayError as err:
@@ -101,8 +115,13 @@ async def run(
         await pipeline.settle(ticket, status=500, error_code="internal_error")
         raise
     if stream:
+        stream_decoder = (
+            decoder(attempt)
+            if decoder
+            else attempt.adapter.chat_stream(model=ticket.model.public_id)
+        )
         response = StreamingHttpResponse(
-            _relay(ticket, attempt, emitter, input_estimate=input_estimate),
+            _relay(ticket, attempt, stream_decoder, emitter, input_estimate=input_estimate),
             content_type=emitter.stream_content_type,
         )
         response["cache-control"] = "no-cache"
@@ -139,7 +158,9 @@ async def _complete(
     usage, estimated = _metered(
         completion.get("usage"), input_estimate=input_estimate, counter=counter
     )
-    passthrough = raw if completion is data and emitter.dialect == "openai" else None
+    # The upstream's own bytes, when they are already in the caller's dialect.
+    untouched = completion is data and emitter.dialect == "openai"
+    passthrough = raw if untouched or emitter.native else None
     content = emitter.complete(completion, passthrough)
     await pipeline.settle(
         ticket, **_charge_values(ticket, usage, estimated), **attempt.route_values()
@@ -148,12 +169,16 @@ async def _complete(
 
 
 async def _relay(
-    ticket: Ticket, attempt: upstream.Attempt, emitter: Emitter, *, input_estimate: int
+    ticket: Ticket,
+    attempt: upstream.Attempt,
+    decoder: ChatStreamDecoder,
+    emitter: Emitter,
+    *,
+    input_estimate: int,
 ) -> AsyncIterator[bytes]:
     """Forward the upstream's stream in the client's dialect. The request is settled
     exactly once, and before the client's last bytes: a client that has seen the end
     of its stream can rely on the charge being recorded."""
-    decoder = attempt.adapter.chat_stream(model=ticket.model.public_id)
     counter = metering.OutputCounter()
     usage: dict[str, Any] | None = None
     outcome: dict[str, Any] = {"status": 200}

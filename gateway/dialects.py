@@ -33,6 +33,7 @@ _DONE = b"data: [DONE]\n\n"
 class Emitter:
     dialect = OPENAI
     stream_content_type = "text/event-stream"
+    native = False  # answers are the upstream's own bytes (see NativeAnthropicEmitter)
 
     def piece(self, piece: StreamPiece) -> bytes:
         raise NotImplementedError
@@ -117,6 +118,27 @@ class AnthropicEmitter(Emitter):
 
     def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
         return orjson.dumps(chat_response_to_anthropic(completion, model=self.model))
+
+
+class NativeAnthropicEmitter(Emitter):
+    """Messages callers of Anthropic models: the upstream's events and bodies as they
+    came. The pieces still carry chat chunks, but only for metering."""
+
+    dialect = ANTHROPIC
+    native = True
+
+    def piece(self, piece: StreamPiece) -> bytes:
+        # An upstream error event was forwarded with its own bytes just before.
+        return b"" if piece.error is not None else (piece.raw or b"")
+
+    def finish(self) -> bytes:
+        return b""  # the upstream's message_stop has been forwarded already
+
+    def error(self, err: GatewayError) -> bytes:
+        return _events([err.body(ANTHROPIC)])
+
+    def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
+        return raw if raw is not None else orjson.dumps(completion)
 
 
 class ResponsesEmitter(Emitter):

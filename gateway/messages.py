@@ -16,9 +16,10 @@ from django.http import HttpRequest, HttpResponse
 
 from gateway import chat, errors, metering, passthrough, pipeline, requests
 from gateway.auth import authenticate
-from gateway.dialects import AnthropicEmitter
+from gateway.dialects import AnthropicEmitter, NativeAnthropicEmitter
 from gateway.errors import ANTHROPIC, GatewayError
 from gateway.passthrough import Metered
+from providers.adapters.anthropic import AnthropicNativeStreamDecoder
 from providers.adapters.base import Unsupported
 from providers.catalogue import ModelInfo
 from providers.translation import TranslationError, anthropic_request_to_chat
@@ -77,7 +78,8 @@ async def create(request: HttpRequest) -> HttpResponse:
         body = requests.json_body(request)
         _validate(body)
         model = await pipeline.model_for(body["model"], key, types=("chat",))
-        chat_body = _to_chat(body)
+        native = _native(model)
+        chat_body = _metering_body(body) if native else _to_chat(body)
         ticket, input_estimate = await chat.admit(
             request_id=request_id,
             key=key,
@@ -89,8 +91,40 @@ async def create(request: HttpRequest) -> HttpResponse:
         )
     except GatewayError as err:
         return err.response(ANTHROPIC, request_id)
+    if native:
+        beta = request.headers.get("anthropic-beta")
+        return await chat.run(
+            ticket,
+            chat_body,
+            NativeAnthropicEmitter(),
+            input_estimate=input_estimate,
+            build=lambda adapter, route, key: adapter.native_messages_request(
+                body, route=route, key=key, beta=beta
+            ),
+            decoder=lambda attempt: AnthropicNativeStreamDecoder(model=model.public_id),
+        )
     emitter = AnthropicEmitter(model=model.public_id)
     return await chat.run(ticket, chat_body, emitter, input_estimate=input_estimate)
+
+
+def _native(model: ModelInfo) -> bool:
+    """Every route speaks Messages: forward the caller's request as written, so that
+    what chat cannot carry (thinking, cache_control, server tools, betas) survives."""
+    return bool(model.routes) and all(r.provider.kind == "anthropic" for r in model.routes)
+
+
+def _metering_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A chat body to estimate a forwarded request's cost with. Messages features chat
+    cannot express must not refuse a request that is not translated: they are then
+    counted as text."""
+    try:
+        return _to_chat(body)
+    except GatewayError:
+        text = orjson.dumps([body.get("system"), body.get("messages"), body.get("tools")])
+        return {
+            "messages": [{"role": "user", "content": text.decode()}],
+            "max_tokens": body.get("max_tokens"),
+        }
 
 
 def _estimated_input_tokens(body: dict[str, Any]) -> int:

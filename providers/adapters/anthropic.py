@@ -10,6 +10,7 @@ import orjson
 from providers.adapters.base import (
     Adapter,
     ChatStreamDecoder,
+    StreamPiece,
     TranslatingStreamDecoder,
     UpstreamRequest,
 )
@@ -34,6 +35,19 @@ class AnthropicStreamDecoder(TranslatingStreamDecoder):
         super().__init__(
             model=model, translator=AnthropicStreamToChat(model=model, include_usage=True)
         )
+
+
+class AnthropicNativeStreamDecoder(AnthropicStreamDecoder):
+    """For Messages callers of Anthropic models: every upstream event is forwarded as
+    it came (thinking, signatures, citations and all), and also translated to chat
+    chunks only so the gateway can meter it like any other stream."""
+
+    def _wrap(self, name: str, data: str, chunks: list[dict[str, Any]]) -> list[StreamPiece]:
+        frame = f"event: {name}\ndata: {data}\n\n".encode()
+        if not chunks:
+            return [StreamPiece({}, raw=frame)]
+        first, *rest = chunks
+        return [StreamPiece(first, raw=frame), *(StreamPiece(chunk, raw=b"") for chunk in rest)]
 
 
 class AnthropicAdapter(Adapter):
@@ -84,6 +98,16 @@ class AnthropicAdapter(Adapter):
             headers=self._headers(key),
             content=orjson.dumps({**(body or {}), "model": route.upstream_model}),
         )
+
+    def native_messages_request(
+        self, body: dict[str, Any], *, route: RouteInfo, key: UpstreamKey, beta: str | None
+    ) -> UpstreamRequest:
+        """A Messages request sent as the caller wrote it, with the route's model name
+        and the caller's `anthropic-beta` features (prompt caching, thinking...)."""
+        request = self.passthrough_request("messages", route=route, key=key, body=body)
+        if beta:
+            request.headers["anthropic-beta"] = beta
+        return request
 
     def error_message(self, status: int, content: bytes) -> str:
         """Anthropic's errors: {"type": "error", "error": {"type", "message"}}."""

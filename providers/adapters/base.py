@@ -90,6 +90,10 @@ class TranslatingStreamDecoder(ChatStreamDecoder):
             "message": str(error.get("message") or "The upstream failed mid-stream."),
         }
 
+    def _wrap(self, name: str, data: str, chunks: list[dict[str, Any]]) -> list[StreamPiece]:
+        """The pieces for one upstream event (subclasses may keep its bytes)."""
+        return [StreamPiece(chunk) for chunk in chunks]
+
     def _pieces(self, events: list[tuple[str, str]]) -> list[StreamPiece]:
         pieces: list[StreamPiece] = []
         for _name, data in events:
@@ -101,7 +105,7 @@ class TranslatingStreamDecoder(ChatStreamDecoder):
                 continue
             if not isinstance(event, dict):
                 continue
-            pieces.extend(StreamPiece(chunk) for chunk in self._translator.feed(event))
+            pieces.extend(self._wrap(_name, data, self._translator.feed(event)))
             if self._translator.error is not None:
                 self._failed = True
                 pieces.append(StreamPiece({}, error=self.failure(self._translator.error)))

@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from billing.models import LedgerEntry
+from billing.pricing import token_charge
+from providers.catalogue import get_catalogue
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import ToolCall
 from tests.fakes.openai import FakeOpenAI
@@ -59,7 +61,8 @@ def test_a_message_to_a_claude_model_is_answered_and_charged_exactly(
         stop_sequences=["END"],
     )  # fmt: skip
     assert message.content[0].type == "text" and message.content[0].text == "Hello, human."
-    assert message.model == "claude-sonnet" and message.stop_reason == "end_turn"
+    # Forwarded untouched: the model named is the one that answered.
+    assert message.model == "claude-sonnet-4-5" and message.stop_reason == "end_turn"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (1234, 567)
     upstream = fake_anthropic.last_request
     assert upstream.headers["x-api-key"] == ANTHROPIC_KEY
@@ -188,7 +191,10 @@ def test_a_failure_mid_stream_ends_with_an_anthropic_error_event(
         assert response.status_code == 200
         text = response.read().decode()
     assert text.startswith("event: message_start")
-    assert text.rstrip().endswith('"type":"overloaded_error","message":"Overloaded"}}')
+    # Anthropic's own error event, forwarded as the last one.
+    last = text.rstrip().rsplit("\n\n", 1)[-1]
+    assert last.startswith("event: error\n")
+    assert '"error":{"type":"overloaded_error","message":"Overloaded"}' in last
     assert "message_stop" not in text
     [record] = settled(funded)
     assert record.charge > 0  # what was delivered is charged
@@ -343,3 +349,49 @@ def test_a_large_image_goes_through_and_an_oversized_body_is_a_413(
     )
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "request_too_large"
+
+
+# -- Claude models get the caller's request as written -------------------------------------
+
+
+def test_what_chat_cannot_carry_reaches_a_claude_model_untouched(
+    gateway: AsgiServer, funded: Customer, fake_anthropic: FakeAnthropic
+) -> None:
+    body = {
+        "model": "claude-sonnet",
+        "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "system": [{"type": "text", "text": "Long rules.", "cache_control": {"type": "ephemeral"}}],
+        "messages": HELLO,
+        "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}],
+    }
+    response = httpx.post(
+        f"{gateway.base_url}/v1/messages", json=body, timeout=10,
+        headers={"x-api-key": funded.key.secret, "anthropic-beta": "prompt-caching-2024-07-31"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    upstream = fake_anthropic.last_request
+    assert upstream.json == {**body, "model": "claude-sonnet-4-5"}
+    assert upstream.headers["anthropic-beta"] == "prompt-caching-2024-07-31"
+
+
+def test_a_claude_stream_is_forwarded_event_for_event_and_metered(
+    gateway: AsgiServer, funded: Customer, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.set_reply(
+        text="one two three", prompt_tokens=300, cached_tokens=200, completion_tokens=3
+    )
+    body = {"model": "claude-sonnet", "max_tokens": 50, "messages": HELLO, "stream": True}
+    with httpx.stream(
+        "POST", f"{gateway.base_url}/v1/messages", json=body,
+        headers={"x-api-key": funded.key.secret}, timeout=10,
+    ) as response:  # fmt: skip
+        text = response.read().decode()
+    events = [frame.split("\n", 1)[0] for frame in text.strip().split("\n\n")]
+    assert events[0] == "event: message_start" and events[-1] == "event: message_stop"
+    assert "event: ping" in events  # even events chat has no use for
+    [record] = settled(funded)
+    assert (record.input_tokens, record.cached_input_tokens, record.output_tokens) == (300, 200, 3)
+    prices = get_catalogue().get("claude-sonnet").prices
+    expected = token_charge(prices, input_tokens=300, output_tokens=3, cached_input_tokens=200)
+    assert record.charge == expected and not record.estimated
