@@ -267,17 +267,7 @@ def _tool_result_block(message: dict[str, Any], *, param: str) -> dict[str, Any]
 
 def _chat_tools_to_anthropic(tools: Any) -> list[dict[str, Any]]:
     out = []
-    for i, tool in enumerate(chat.expect_list(tools, param="tools")):
-        param = f"tools[{i}]"
-        tool = chat.expect_dict(tool, param=param)
-        if tool.get("type", "function") != "function":
-            raise TranslationError(
-                f"Tool type {tool.get('type')!r} is not supported by this model.",
-                param=f"{param}.type",
-            )
-        function = chat.expect_dict(tool.get("function"), param=f"{param}.function")
-        if not function.get("name"):
-            raise TranslationError("A function tool needs a name.", param=f"{param}.function.name")
+    for function in chat.function_tools(tools):
         entry: dict[str, Any] = {
             "name": function["name"],
             # Anthropic requires an object schema even for a tool without parameters.
@@ -717,8 +707,7 @@ class ChatStreamToAnthropic:
         # ("text", block index) or ("tool", chat tool index, block index), or None.
         self._open: tuple[Any, ...] | None = None
         # chat tool index -> pending {"id", "name", "arguments"} until its name is known.
-        self._pending_tools: dict[int, dict[str, str]] = {}
-        self._seen_tools: set[int] = set()
+        self._tools = chat.PendingToolCalls()
 
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         out = self._start(chunk)
@@ -796,7 +785,7 @@ class ChatStreamToAnthropic:
         # A tool call whose name never came is still a call: give it a block so
         # its id and arguments are not lost.
         out: list[dict[str, Any]] = []
-        for tool_index in sorted(self._pending_tools):
+        for tool_index in self._tools.indexes():
             out.extend(self._open_pending(tool_index))
         return out + self._close()
 
@@ -815,24 +804,15 @@ class ChatStreamToAnthropic:
 
     def _tool_fragment(self, call: dict[str, Any]) -> list[dict[str, Any]]:
         tool_index = call.get("index", 0)
-        function = call.get("function") or {}
-        fragment = function.get("arguments") or ""
+        fragment = (call.get("function") or {}).get("arguments") or ""
         if self._open is not None and self._open[:2] == ("tool", tool_index):
             return [self._json_delta(fragment)] if fragment else []
-        pending = self._pending_tools.get(tool_index)
-        if pending is None:
-            if tool_index in self._seen_tools:
-                return []  # a late fragment of a closed call: see the class docstring
-            self._seen_tools.add(tool_index)
-            pending = self._pending_tools[tool_index] = {"id": "", "name": "", "arguments": ""}
-        pending["id"] = pending["id"] or call.get("id") or ""
-        pending["name"] = pending["name"] or function.get("name") or ""
-        pending["arguments"] += fragment
-        # The block's start event needs the name, so wait for it.
-        return self._open_pending(tool_index) if pending["name"] else []
+        # The block's start event needs the name, so the call waits for it.
+        ready = self._tools.add(call)
+        return self._open_pending(ready) if ready is not None else []
 
     def _open_pending(self, tool_index: int) -> list[dict[str, Any]]:
-        pending = self._pending_tools.pop(tool_index)
+        pending = self._tools.pop(tool_index)
         block = {
             "type": "tool_use",
             "id": pending["id"] or chat.new_id("toolu_"),

@@ -222,3 +222,54 @@ class ChunkStream:
             return []
         self._started = True
         return [self._chunks.role_chunk()]
+
+
+def function_tools(tools: Any) -> list[dict[str, Any]]:
+    """The `function` objects of a chat `tools` list, checked: only function tools,
+    each with a name (TranslationError naming the field otherwise)."""
+    functions = []
+    for i, tool in enumerate(expect_list(tools, param="tools")):
+        param = f"tools[{i}]"
+        tool = expect_dict(tool, param=param)
+        if tool.get("type", "function") != "function":
+            raise TranslationError(
+                f"Tool type {tool.get('type')!r} is not supported by this model.",
+                param=f"{param}.type",
+            )
+        function = expect_dict(tool.get("function"), param=f"{param}.function")
+        if not function.get("name"):
+            raise TranslationError("A function tool needs a name.", param=f"{param}.function.name")
+        functions.append(function)
+    return functions
+
+
+class PendingToolCalls:
+    """Tool calls streamed in chat deltas, held until their name is known: a block
+    (Messages) or an output item (Responses) must open with it. Assumes each call's
+    fragments arrive together, as OpenAI-compatible upstreams stream them; a late
+    fragment of a call already opened is dropped."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, dict[str, str]] = {}
+        self.seen: set[int] = set()
+
+    def add(self, call: dict[str, Any]) -> int | None:
+        """Take a delta; returns its tool index once the call can be opened."""
+        tool_index = call.get("index", 0)
+        function = call.get("function") or {}
+        pending = self.pending.get(tool_index)
+        if pending is None:
+            if tool_index in self.seen:
+                return None
+            self.seen.add(tool_index)
+            pending = self.pending[tool_index] = {"id": "", "name": "", "arguments": ""}
+        pending["id"] = pending["id"] or call.get("id") or ""
+        pending["name"] = pending["name"] or function.get("name") or ""
+        pending["arguments"] += function.get("arguments") or ""
+        return tool_index if pending["name"] else None
+
+    def pop(self, tool_index: int) -> dict[str, str]:
+        return self.pending.pop(tool_index)
+
+    def indexes(self) -> list[int]:
+        return sorted(self.pending)

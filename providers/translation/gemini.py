@@ -186,17 +186,7 @@ def _function_response(
 
 def _tools_to_gemini(tools: Any) -> list[dict[str, Any]]:
     declarations = []
-    for i, tool in enumerate(chat.expect_list(tools, param="tools")):
-        param = f"tools[{i}]"
-        tool = chat.expect_dict(tool, param=param)
-        if tool.get("type", "function") != "function":
-            raise TranslationError(
-                f"Tool type {tool.get('type')!r} is not supported by this model.",
-                param=f"{param}.type",
-            )
-        function = chat.expect_dict(tool.get("function"), param=f"{param}.function")
-        if not function.get("name"):
-            raise TranslationError("A function tool needs a name.", param=f"{param}.function.name")
+    for function in chat.function_tools(tools):
         declaration: dict[str, Any] = {"name": function["name"]}
         if function.get("description"):
             declaration["description"] = function["description"]

@@ -423,8 +423,7 @@ class ChatStreamToResponses:
         self._text: list[str] = []
         self._arguments: list[str] = []
         self._call: tuple[str, str] = ("", "")  # (call_id, name) of the open tool call
-        self._pending_tools: dict[int, dict[str, str]] = {}
-        self._seen_tools: set[int] = set()
+        self._tools = chat.PendingToolCalls()
         self._suffix = _suffix(response_id)
 
     # -- public ------------------------------------------------------------------
@@ -555,24 +554,15 @@ class ChatStreamToResponses:
 
     def _tool_fragment(self, call: dict[str, Any]) -> list[dict[str, Any]]:
         tool_index = call.get("index", 0)
-        function = call.get("function") or {}
-        fragment = function.get("arguments") or ""
+        fragment = (call.get("function") or {}).get("arguments") or ""
         if self._open is not None and self._open[:2] == ("tool", tool_index):
             return self._arguments_delta(fragment) if fragment else []
-        pending = self._pending_tools.get(tool_index)
-        if pending is None:
-            if tool_index in self._seen_tools:
-                return []  # a late fragment of a closed call: see the class docstring
-            self._seen_tools.add(tool_index)
-            pending = self._pending_tools[tool_index] = {"id": "", "name": "", "arguments": ""}
-        pending["id"] = pending["id"] or call.get("id") or ""
-        pending["name"] = pending["name"] or function.get("name") or ""
-        pending["arguments"] += fragment
-        # output_item.added must carry the call's name, so wait for it.
-        return self._open_pending(tool_index) if pending["name"] else []
+        # output_item.added must carry the call's name, so the call waits for it.
+        ready = self._tools.add(call)
+        return self._open_pending(ready) if ready is not None else []
 
     def _open_pending(self, tool_index: int) -> list[dict[str, Any]]:
-        pending = self._pending_tools.pop(tool_index)
+        pending = self._tools.pop(tool_index)
         out = self._close()
         index = len(self._output)
         self._open = ("tool", tool_index, index)
@@ -597,7 +587,7 @@ class ChatStreamToResponses:
 
     def _close_all(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for tool_index in sorted(self._pending_tools):
+        for tool_index in self._tools.indexes():
             out.extend(self._open_pending(tool_index))
         return out + self._close()
 
