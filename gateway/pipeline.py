@@ -30,6 +30,13 @@ STALE_GRACE_MS = 60_000
 HEARTBEAT_EVERY = 5.0  # seconds between progress reports of a long stream
 
 
+def _stale_after_ms(model: ModelInfo) -> int:
+    """When a reservation made now counts as abandoned: its slowest route's timeout,
+    plus a grace period."""
+    timeout_ms = max((r.provider.timeout for r in model.routes), default=300) * 1000
+    return int(time.time() * 1000) + timeout_ms + STALE_GRACE_MS
+
+
 def new_request_id() -> str:
     return f"req_{secrets.token_hex(12)}"
 
@@ -158,8 +165,7 @@ async def admit(
         paid_rpm=settings.NEXAI_PAID_RPM,
         key_spend_limit=key.spend_limit,
     )
-    timeout_ms = max((r.provider.timeout for r in model.routes), default=300) * 1000
-    deadline_ms = int(time.time() * 1000) + timeout_ms + STALE_GRACE_MS
+    deadline_ms = _stale_after_ms(model)
     ticket = Ticket(request_id, key, model, endpoint, estimate, started, {}, stream=stream)
     spend = store()
     for _ in range(3):
@@ -189,11 +195,10 @@ async def heartbeat(ticket: Ticket, *, charge_so_far: int, **usage: Any) -> None
     if now - ticket.last_heartbeat < HEARTBEAT_EVERY:
         return
     ticket.last_heartbeat = now
-    timeout_ms = max((r.provider.timeout for r in ticket.model.routes), default=300) * 1000
     await store().heartbeat(
         request_id=ticket.request_id,
         record=ticket.record(charge=charge_so_far, status=0, **usage),
-        deadline_ms=int(time.time() * 1000) + timeout_ms + STALE_GRACE_MS,
+        deadline_ms=_stale_after_ms(ticket.model),
     )
 
 

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
 
 from accounts.models import ApiKey
 from billing import live
@@ -131,11 +130,3 @@ async def _run(interval: float) -> None:
             await drain(wait=False)
         except Exception:
             log.exception("usage writer failed; the batch stays queued and is retried")
-
-
-def usage_summary() -> dict[str, object]:
-    """For operators: what is queued and when the last record was written."""
-    return {
-        "queued": len(store().queued(limit=100_000)),
-        "last_written": UsageRecord.objects.aggregate(last=Max("created_at"))["last"],
-    }
