@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 
-from gateway import messages, modalities, responses, views
+from gateway.endpoints import audio, catalog, chat, embeddings, images, messages, responses
+from gateway.relay import relay, view
 
 
 class ChatCompletionRequest(Schema):
@@ -76,6 +78,18 @@ def _body(schema: type[Schema]) -> dict[str, Any]:
     }
 
 
+async def _model(request: HttpRequest, model_id: str) -> HttpResponse:
+    return await relay(request, catalog.model)
+
+
+async def _retrieve_response(request: HttpRequest, response_id: str) -> HttpResponse:
+    return await relay(request, responses.retrieve)
+
+
+async def _delete_response(request: HttpRequest, response_id: str) -> HttpResponse:
+    return await relay(request, responses.delete)
+
+
 def build_api(namespace: str) -> NinjaAPI:
     api = NinjaAPI(
         title="nexai API",
@@ -85,27 +99,24 @@ def build_api(namespace: str) -> NinjaAPI:
         urls_namespace=namespace,
         docs_url="/docs",
     )
-    api.post("/chat/completions", openapi_extra=_body(ChatCompletionRequest), tags=["chat"])(
-        views.chat_completions
+    posts = (
+        ("/chat/completions", chat.completions, ChatCompletionRequest, "chat"),
+        ("/responses", responses.create, ResponsesRequest, "responses"),
+        ("/messages", messages.create, MessagesRequest, "messages"),
+        ("/messages/count_tokens", messages.count_tokens, None, "messages"),
+        ("/embeddings", embeddings.create, EmbeddingsRequest, "embeddings"),
+        ("/images/generations", images.generations, ImagesRequest, "images"),
+        ("/audio/speech", audio.speech, SpeechRequest, "audio"),
+        ("/audio/transcriptions", audio.transcriptions, None, "audio"),
     )
-    api.get("/models", tags=["models"])(views.list_models)
-    api.get("/models/{path:model_id}", tags=["models"])(views.retrieve_model)
-    api.get("/balance", tags=["billing"])(views.balance)
-    api.post("/responses", openapi_extra=_body(ResponsesRequest), tags=["responses"])(
-        responses.create
-    )
-    api.get("/responses/{response_id}", tags=["responses"])(responses.retrieve)
-    api.delete("/responses/{response_id}", tags=["responses"])(responses.delete)
-    api.post("/messages", openapi_extra=_body(MessagesRequest), tags=["messages"])(messages.create)
-    api.post("/messages/count_tokens", tags=["messages"])(messages.count_tokens)
-    api.post("/embeddings", openapi_extra=_body(EmbeddingsRequest), tags=["embeddings"])(
-        modalities.embeddings
-    )
-    api.post("/images/generations", openapi_extra=_body(ImagesRequest), tags=["images"])(
-        modalities.images_generations
-    )
-    api.post("/audio/speech", openapi_extra=_body(SpeechRequest), tags=["audio"])(modalities.speech)
-    api.post("/audio/transcriptions", tags=["audio"])(modalities.transcriptions)
+    for path, endpoint, schema, tag in posts:
+        extra = _body(schema) if schema else None
+        api.post(path, openapi_extra=extra, tags=[tag])(view(endpoint))
+    api.get("/models", tags=["models"])(view(catalog.models))
+    api.get("/models/{path:model_id}", tags=["models"])(_model)
+    api.get("/balance", tags=["billing"])(view(catalog.balance))
+    api.get("/responses/{response_id}", tags=["responses"])(_retrieve_response)
+    api.delete("/responses/{response_id}", tags=["responses"])(_delete_response)
     return api
 
 

@@ -22,7 +22,7 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.urls import set_script_prefix
 
 from gateway.errors import ANTHROPIC, OPENAI, internal
-from gateway.pipeline import new_request_id
+from gateway.relay import new_request_id
 
 log = logging.getLogger(__name__)
 

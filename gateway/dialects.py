@@ -33,7 +33,6 @@ _DONE = b"data: [DONE]\n\n"
 class Emitter:
     dialect = OPENAI
     stream_content_type = "text/event-stream"
-    native = False  # answers are the upstream's own bytes (see NativeAnthropicEmitter)
 
     def piece(self, piece: StreamPiece) -> bytes:
         raise NotImplementedError
@@ -125,7 +124,6 @@ class NativeAnthropicEmitter(Emitter):
     came. The pieces still carry chat chunks, but only for metering."""
 
     dialect = ANTHROPIC
-    native = True
 
     def piece(self, piece: StreamPiece) -> bytes:
         # An upstream error event was forwarded with its own bytes just before.

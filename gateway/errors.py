@@ -116,6 +116,14 @@ def upstream_timeout() -> GatewayError:
     )
 
 
+def service_unavailable() -> GatewayError:
+    return GatewayError(
+        503, "api_error", "service_unavailable",
+        "The gateway cannot account for requests right now; nothing was charged. "
+        "Try again shortly.",
+    )  # fmt: skip
+
+
 def internal() -> GatewayError:
     return GatewayError(
         500, "api_error", "internal_error", "The gateway failed to handle this request."

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from gateway.errors import ANTHROPIC, OPENAI, too_large
-from gateway.pipeline import new_request_id
-from gateway.requests import MAX_JSON_BODY
+from gateway.relay import new_request_id
+from gateway.validation import MAX_JSON_BODY
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -8,7 +8,6 @@ everything about money and limits happens here, once.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +34,6 @@ def _stale_after_ms(model: ModelInfo) -> int:
     plus a grace period."""
     timeout_ms = max((r.provider.timeout for r in model.routes), default=300) * 1000
     return int(time.time() * 1000) + timeout_ms + STALE_GRACE_MS
-
-
-def new_request_id() -> str:
-    return f"req_{secrets.token_hex(12)}"
 
 
 @dataclass

@@ -3,14 +3,16 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from gateway import views as gateway_views
 from gateway.api import api_v1, v1
+from gateway.endpoints import catalog
+from gateway.relay import view
 
 urlpatterns = [
     # The /v1 API first: nothing else may shadow it.
     path("v1/", v1.urls),
     path("api/v1/", api_v1.urls),
-    re_path(r"^(?:api/)?v1/(?P<path>.*)$", gateway_views.not_found),
+    re_path(r"^(?:api/)?v1/messages(?:/.*)?$", view(catalog.unknown_messages)),
+    re_path(r"^(?:api/)?v1/", view(catalog.unknown)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("stripe/", include("billing.urls")),

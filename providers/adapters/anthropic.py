@@ -14,7 +14,7 @@ from providers.adapters.base import (
     TranslatingStreamDecoder,
     UpstreamRequest,
 )
-from providers.catalogue import RouteInfo, UpstreamKey
+from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
 from providers.translation import (
     AnthropicStreamToChat,
     anthropic_response_to_chat,
@@ -25,6 +25,7 @@ API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # when neither the request nor the model sets one
 # Paths forwarded as they are, for callers that already speak Messages.
 NATIVE_PATHS = frozenset({"messages", "messages/count_tokens"})
+MESSAGES = frozenset({"messages"})
 
 
 class AnthropicStreamDecoder(TranslatingStreamDecoder):
@@ -99,15 +100,31 @@ class AnthropicAdapter(Adapter):
             content=orjson.dumps({**(body or {}), "model": route.upstream_model}),
         )
 
-    def native_messages_request(
-        self, body: dict[str, Any], *, route: RouteInfo, key: UpstreamKey, beta: str | None
+    def native_dialects(self, provider: ProviderInfo) -> frozenset[str]:
+        return MESSAGES
+
+    def native_request(
+        self,
+        dialect: str,
+        body: dict[str, Any],
+        *,
+        route: RouteInfo,
+        key: UpstreamKey,
+        headers: dict[str, str],
     ) -> UpstreamRequest:
         """A Messages request sent as the caller wrote it, with the route's model name
         and the caller's `anthropic-beta` features (prompt caching, thinking...)."""
+        if dialect not in MESSAGES:
+            return super().native_request(dialect, body, route=route, key=key, headers=headers)
         request = self.passthrough_request("messages", route=route, key=key, body=body)
-        if beta:
-            request.headers["anthropic-beta"] = beta
+        if headers.get("anthropic-beta"):
+            request.headers["anthropic-beta"] = headers["anthropic-beta"]
         return request
+
+    def native_stream(self, dialect: str, *, model: str) -> ChatStreamDecoder:
+        if dialect not in MESSAGES:
+            return super().native_stream(dialect, model=model)
+        return AnthropicNativeStreamDecoder(model=model)
 
     def error_message(self, status: int, content: bytes) -> str:
         """Anthropic's errors: {"type": "error", "error": {"type", "message"}}."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from providers.catalogue import RouteInfo, UpstreamKey
+from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
 
 
 @dataclass(slots=True)
@@ -126,6 +126,28 @@ class Adapter:
 
     def chat_stream(self, *, model: str) -> ChatStreamDecoder:
         raise NotImplementedError
+
+    # Dialects besides chat completions that this kind's upstream speaks as written
+    # ("messages", "responses"): a caller in one of them is forwarded, not translated.
+    def native_dialects(self, provider: ProviderInfo) -> frozenset[str]:
+        return frozenset()
+
+    def native_request(
+        self,
+        dialect: str,
+        body: dict[str, Any],
+        *,
+        route: RouteInfo,
+        key: UpstreamKey,
+        headers: dict[str, str],
+    ) -> UpstreamRequest:
+        """The caller's request in `dialect`, as written, with the route's model name
+        and the caller's headers that the upstream understands."""
+        raise Unsupported(f"{self.kind} upstreams do not speak {dialect}")
+
+    def native_stream(self, dialect: str, *, model: str) -> ChatStreamDecoder:
+        """Forwards the upstream's own events and reads chat chunks from them to meter."""
+        raise Unsupported(f"{self.kind} upstreams do not speak {dialect}")
 
     # Other endpoints: OpenAI-compatible kinds pass them through; others may not.
     def passthrough_request(

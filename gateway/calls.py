@@ -1,0 +1,212 @@
+"""The kinds of call an endpoint can make, each answering the relay's questions (how
+much to reserve, what to send each upstream, how to read, meter and write the answer):
+
+- `ChatCall`: a chat completions body through any upstream (the adapter translates),
+  answered in the caller's dialect by an emitter (gateway.dialects);
+  or, when every route speaks the caller's dialect (Messages to Anthropic), the
+  caller's own request forwarded as written and answered with the upstream's bytes;
+- `PassthroughCall`: a body forwarded as it is (embeddings, images, audio, token
+  counts), read whole and charged by a price rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from django.http import HttpRequest
+
+from accounts.keycache import KeySnapshot
+from billing.pricing import token_charge
+from gateway import metering, validation
+from gateway.dialects import ChatEmitter, Emitter
+from gateway.errors import OPENAI
+from gateway.relay import Call, Endpoint, Metered, Stream
+from gateway.upstream import Attempt
+from providers.adapters import Adapter, UpstreamRequest, adapter_for
+from providers.adapters.base import ChatStreamDecoder, StreamPiece
+from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
+from providers.translation.usage import Usage
+
+
+def reservation(model: ModelInfo, body: dict[str, Any]) -> tuple[int, int]:
+    """(estimated input tokens, credits to reserve): the prompt as counted, plus the
+    most output the request allows."""
+    input_tokens = metering.chat_input_tokens(body)
+    max_output = metering.requested_max_output(body, model.max_output_tokens)
+    n = body.get("n") if isinstance(body.get("n"), int) else 1
+    estimate = token_charge(model.prices, input_tokens=input_tokens, output_tokens=max_output * n)
+    return input_tokens, max(estimate, 1)
+
+
+def usage_values(model: ModelInfo, usage: Usage, *, estimated: bool) -> dict[str, Any]:
+    """The usage record's values for token usage, with its charge in credits."""
+    charge = token_charge(
+        model.prices,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+    )
+    return {
+        "charge": charge,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_input_tokens": usage.cached_input_tokens,
+        "estimated": estimated,
+    }
+
+
+class ChatMeter:
+    """A chat stream's usage: the upstream's own (its usage chunk) when it reports
+    one, else nexai's estimate from the text delivered, marked as such."""
+
+    def __init__(self, model: ModelInfo, input_estimate: int) -> None:
+        self.model = model
+        self.input_estimate = input_estimate
+        self.counter = metering.OutputCounter()
+        self.usage: dict[str, Any] | None = None
+
+    def add(self, piece: StreamPiece) -> None:
+        if piece.chunk.get("usage"):
+            self.usage = piece.chunk["usage"]
+        self.counter.add_chunk(piece.chunk)
+
+    def values(self) -> dict[str, Any]:
+        if self.usage:
+            return usage_values(self.model, Usage.from_openai_chat(self.usage), estimated=False)
+        estimate = Usage(input_tokens=self.input_estimate, output_tokens=self.counter.tokens)
+        return usage_values(self.model, estimate, estimated=True)
+
+
+def speaks(model: ModelInfo, dialect: str) -> bool:
+    """Every route of the model speaks `dialect` as written: a caller in it can be
+    forwarded rather than translated, whichever route serves it."""
+    return bool(model.routes) and all(
+        dialect in adapter_for(r.provider.kind).native_dialects(r.provider) for r in model.routes
+    )
+
+
+class ChatCall(Call):
+    """A chat request through whatever the route speaks. With `native` set (a dialect
+    every route speaks, e.g. "messages"), `body` is forwarded as written, model
+    renamed, and the answer relayed byte for byte; `chat_body` (the same request as
+    chat) then serves only to estimate its cost."""
+
+    native: str | None = None
+
+    def __init__(
+        self,
+        *,
+        body: dict[str, Any],
+        chat_body: dict[str, Any],
+        emitter: Emitter,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.model_id = body.get("model")
+        self.stream = body.get("stream") is True
+        self.body = body
+        self.chat_body = chat_body
+        self.emitter = emitter
+        self.headers = headers or {}
+        self.input_estimate = 0
+
+    async def prepare(self, model: ModelInfo) -> None:
+        self.model = model
+        self.input_estimate, self.reserve = reservation(model, self.chat_body)
+
+    def build(self, adapter: Adapter, route: RouteInfo, key: UpstreamKey) -> UpstreamRequest:
+        if self.native:
+            return adapter.native_request(
+                self.native, self.body, route=route, key=key, headers=self.headers
+            )
+        return adapter.chat_request(self.chat_body, route=route, key=key, stream=self.stream)
+
+    def decoder(self, attempt: Attempt) -> ChatStreamDecoder:
+        if self.native:
+            return attempt.adapter.native_stream(self.native, model=self.model.public_id)
+        return attempt.adapter.chat_stream(model=self.model.public_id)
+
+    def whole(self, attempt: Attempt, raw: bytes, content_type: str) -> Metered:
+        data = orjson.loads(raw)
+        completion = attempt.adapter.chat_response(data, model=self.model.public_id)
+        meter = ChatMeter(self.model, self.input_estimate)
+        if completion.get("usage"):
+            meter.usage = completion["usage"]
+        else:
+            meter.counter.add_message(completion)
+        values = meter.values()
+        # The upstream's own bytes, when they are already in the caller's dialect.
+        untouched = completion is data and isinstance(self.emitter, ChatEmitter)
+        passthrough = raw if untouched or self.native else None
+        content = self.emitter.complete(completion, passthrough)
+        return Metered(values.pop("charge"), values, content)
+
+    def streamed(self, attempt: Attempt) -> Stream:
+        meter = ChatMeter(self.model, self.input_estimate)
+        return Stream(self.decoder(attempt), self.emitter, meter)
+
+
+# (the upstream's body, its content type) -> Metered. Raises ValueError (or KeyError,
+# TypeError) when the answer cannot be read: the call then fails as a 502.
+Meter = Callable[[bytes, str], Metered]
+
+
+class PassthroughCall(Call):
+    """A body forwarded to `path` as it is, read whole and charged by `meter`. The
+    model-dependent parts (the reservation, the meter) come from `plan`, once the
+    model is known."""
+
+    def __init__(
+        self,
+        *,
+        model_id: Any,
+        path: str,
+        plan: Callable[[ModelInfo], tuple[int, Meter]],
+        body: Any = None,
+        files: Callable[[], Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.path = path
+        self.plan = plan
+        self.body = body
+        self.files = files
+        self.data = data
+
+    async def prepare(self, model: ModelInfo) -> None:
+        self.reserve, self.meter = self.plan(model)
+
+    def build(self, adapter: Adapter, route: RouteInfo, key: UpstreamKey) -> UpstreamRequest:
+        if self.files is not None:
+            return adapter.passthrough_request(
+                self.path, route=route, key=key, files=self.files(), data=self.data
+            )
+        return adapter.passthrough_request(self.path, route=route, key=key, body=self.body)
+
+    def whole(self, attempt: Attempt, raw: bytes, content_type: str) -> Metered:
+        return self.meter(raw, content_type)
+
+
+def json_passthrough(
+    name: str,
+    path: str,
+    *,
+    model_type: str,
+    check: Callable[[dict[str, Any]], Any],
+    plan: Callable[[Any], Callable[[ModelInfo], tuple[int, Meter]]],
+) -> Endpoint:
+    """An OpenAI-dialect endpoint whose JSON body is forwarded to `path` as it is:
+    `check` validates the body and returns what `plan` needs to price it."""
+
+    async def parse(request: HttpRequest, key: KeySnapshot) -> PassthroughCall:
+        body = validation.json_body(request)
+        checked = check(body)
+        return PassthroughCall(model_id=body.get("model"), path=path, body=body, plan=plan(checked))
+
+    return Endpoint(name, OPENAI, parse, model_types=(model_type,))
+
+
+def metered_at(charge: int, raw: bytes, content_type: str, **values: Any) -> Metered:
+    """The upstream's answer as it came, at `charge` credits."""
+    return Metered(charge, values, raw, content_type)

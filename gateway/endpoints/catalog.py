@@ -1,0 +1,72 @@
+"""GET /v1/models, /v1/models/{id} and /v1/balance: answered by the gateway itself,
+and the catch-all for unknown /v1 URLs."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from accounts.keycache import KeySnapshot
+from billing.models import Wallet
+from gateway import errors
+from gateway.errors import ANTHROPIC, OPENAI, GatewayError
+from gateway.relay import Endpoint, Reply
+from gateway.spend import store
+from nexai.db import in_thread
+from providers.catalogue import ModelInfo, aget_catalogue
+
+
+def _entry(model: ModelInfo) -> dict[str, object]:
+    return {
+        "id": model.public_id,
+        "object": "model",
+        "created": model.created,
+        "owned_by": model.owned_by,
+    }
+
+
+async def parse_list(request: HttpRequest, key: KeySnapshot) -> Reply:
+    models = sorted((await aget_catalogue()).models.values(), key=lambda m: m.public_id)
+    data = [_entry(m) for m in models if key.allows_model(m.public_id)]
+    return Reply({"object": "list", "data": data})
+
+
+async def parse_retrieve(request: HttpRequest, key: KeySnapshot) -> Reply:
+    model_id = request.resolver_match.kwargs["model_id"]
+    model = (await aget_catalogue()).get(model_id)
+    if model is None or not key.allows_model(model.public_id):
+        raise errors.model_not_found(model_id)
+    return Reply(_entry(model))
+
+
+@in_thread
+def _wallet(user_id: int) -> Wallet:
+    wallet, _ = Wallet.objects.get_or_create(user_id=user_id)
+    return wallet
+
+
+async def parse_balance(request: HttpRequest, key: KeySnapshot) -> Reply:
+    """The balance as the gateway sees it: the ledger's, less charges not yet written."""
+    wallet = await _wallet(key.user_id)
+    pending = (await in_thread(store().snapshot)(user_id=key.user_id)).get("pend", 0)
+    return Reply(
+        {
+            "balance": wallet.balance - pending,
+            "currency": "credits",
+            "total_spent": wallet.total_spent + pending,
+            "last_updated": wallet.updated_at.isoformat(),
+        }
+    )
+
+
+async def parse_unknown(request: HttpRequest, key: None) -> Reply:
+    raise GatewayError(
+        404, "invalid_request_error", "unknown_url",
+        f"Unknown request URL: {request.method} {request.path}.",
+    )  # fmt: skip
+
+
+models = Endpoint("models.list", OPENAI, parse_list)
+model = Endpoint("models.retrieve", OPENAI, parse_retrieve)
+balance = Endpoint("balance", OPENAI, parse_balance)
+unknown = Endpoint("unknown", OPENAI, parse_unknown, authenticated=False)
+unknown_messages = Endpoint("unknown", ANTHROPIC, parse_unknown, authenticated=False)

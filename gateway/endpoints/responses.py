@@ -1,0 +1,92 @@
+"""/v1/responses: the OpenAI Responses API on every chat model.
+
+Requests are translated to chat completions and written back as a Response object or
+its event stream. The gateway keeps stored responses itself, as the chat messages of
+the conversation so far, so `previous_response_id` works whatever the upstream; a
+stored response belongs to the user whose key created it, and is invisible to anyone
+else. A response is stored once its body exists and before its last bytes reach the
+client, so a request that chains on it right away always finds it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from accounts.keycache import KeySnapshot
+from gateway import errors, validation
+from gateway.calls import ChatCall
+from gateway.dialects import ResponsesEmitter
+from gateway.errors import OPENAI, GatewayError
+from gateway.relay import Endpoint, Reply
+from gateway.stored_responses import ResponseKeeper, stored_body, stored_delete, stored_messages
+from providers.catalogue import ModelInfo
+from providers.translation import TranslationError, responses_request_to_chat
+
+
+def _not_found(response_id: str, *, param: str | None = None) -> GatewayError:
+    what = "Previous response" if param else "Response"
+    return GatewayError(
+        404, "invalid_request_error", "previous_response_not_found" if param else "not_found",
+        f"{what} with id '{response_id}' not found.", param=param,
+    )  # fmt: skip
+
+
+class ResponsesCall(ChatCall):
+    def __init__(self, body: dict[str, Any], user_id: int) -> None:
+        super().__init__(body=body, chat_body={}, emitter=None)  # type: ignore[arg-type]
+        self.user_id = user_id
+        self.keeper: ResponseKeeper | None = None
+
+    async def prepare(self, model: ModelInfo) -> None:
+        history = None
+        if (previous := self.body.get("previous_response_id")) is not None:
+            history = await stored_messages(previous, self.user_id)
+            if history is None:
+                raise _not_found(previous, param="previous_response_id")
+        try:
+            self.chat_body = responses_request_to_chat(self.body, history=history)
+        except TranslationError as exc:
+            raise errors.invalid(exc.message, param=exc.param) from None
+        if self.body.get("store") is not False:
+            self.keeper = ResponseKeeper(user_id=self.user_id, body=self.body, history=history)
+        self.emitter = ResponsesEmitter(
+            response_id="resp_" + self.request_id.removeprefix("req_"),
+            model=model.public_id,
+            request_body=self.body,
+            on_done=self.keeper.start if self.keeper else None,
+        )
+        await super().prepare(model)
+
+    async def before_last_bytes(self) -> None:
+        if self.keeper is not None:
+            await self.keeper.wait()
+
+
+async def parse(request: HttpRequest, key: KeySnapshot) -> ResponsesCall:
+    body = validation.json_body(request)
+    validation.responses_body(body)
+    return ResponsesCall(body, key.user_id)
+
+
+create = Endpoint("responses", OPENAI, parse)
+
+
+async def parse_retrieve(request: HttpRequest, key: KeySnapshot) -> Reply:
+    response_id = request.resolver_match.kwargs["response_id"]
+    stored = await stored_body(response_id, key.user_id)
+    if stored is None:
+        raise _not_found(response_id)
+    return Reply(stored)
+
+
+async def parse_delete(request: HttpRequest, key: KeySnapshot) -> Reply:
+    response_id = request.resolver_match.kwargs["response_id"]
+    if not await stored_delete(response_id=response_id, user_id=key.user_id):
+        raise _not_found(response_id)
+    return Reply({"id": response_id, "object": "response", "deleted": True})
+
+
+retrieve = Endpoint("responses.retrieve", OPENAI, parse_retrieve)
+delete = Endpoint("responses.delete", OPENAI, parse_delete)

@@ -1,0 +1,287 @@
+"""Reading and checking request bodies, with OpenAI-style 400s naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.http import HttpRequest
+
+from gateway import errors, metering
+from gateway.errors import GatewayError
+
+MAX_JSON_BODY = 32 * 1024 * 1024  # bytes; vision requests carry base64 images
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    if len(request.body) > MAX_JSON_BODY:
+        raise errors.too_large(f"The request body is larger than {MAX_JSON_BODY // 2**20} MiB.")
+    try:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise errors.invalid(
+            f"We could not parse the JSON body of your request ({exc.args[0]}).",
+            code="invalid_json",
+        ) from None
+    if not isinstance(body, dict):
+        raise errors.invalid("The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def _number(body: dict[str, Any], name: str, low: float, high: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise errors.invalid(
+            f"Invalid type for '{name}': expected a number, but got {type(value).__name__}.",
+            param=name,
+            code="invalid_type",
+        )
+    if not low <= value <= high:
+        raise errors.invalid(
+            f"Invalid value for '{name}': {value} is not between {low:g} and {high:g}.",
+            param=name,
+            code="invalid_value",
+        )
+
+
+def _check(body: dict[str, Any], name: str, valid: bool, message: str, code: str) -> None:
+    if not valid:
+        raise errors.invalid(message, param=name, code=code)
+
+
+def positive_int(body: dict[str, Any], name: str) -> None:
+    value = body.get(name)
+    valid = value is None or (type(value) is int and value >= 1)
+    _check(
+        body,
+        name,
+        valid,
+        f"Invalid value for '{name}': expected a positive integer.",
+        "invalid_value",
+    )
+
+
+def boolean(body: dict[str, Any], name: str) -> None:
+    value = body.get(name)
+    valid = value is None or isinstance(value, bool)
+    message = f"Invalid type for '{name}': expected a boolean, but got {type(value).__name__}."
+    _check(body, name, valid, message, "invalid_type")
+
+
+def sampling(body: dict[str, Any]) -> None:
+    _number(body, "temperature", 0, 2)
+    _number(body, "top_p", 0, 1)
+    _number(body, "presence_penalty", -2, 2)
+    _number(body, "frequency_penalty", -2, 2)
+    boolean(body, "stream")
+
+
+_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+
+
+def chat_body(body: dict[str, Any]) -> None:
+    """The checks every upstream would make, made before any money moves."""
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise errors.invalid("you must provide a model parameter", param="model")
+    messages = body.get("messages")
+    if messages is None:
+        raise errors.invalid("Missing required parameter: 'messages'.", param="messages")
+    if not isinstance(messages, list):
+        raise errors.invalid(
+            "Invalid type for 'messages': expected an array.", param="messages", code="invalid_type"
+        )
+    if not messages:
+        raise errors.invalid(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+            param="messages",
+            code="empty_array",
+        )
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise errors.invalid(
+                f"Invalid type for 'messages[{index}]': expected an object.",
+                param=f"messages[{index}]",
+                code="invalid_type",
+            )
+        if message.get("role") not in _ROLES:
+            raise errors.invalid(
+                f"Invalid value for 'messages[{index}].role': expected one of "
+                f"{', '.join(sorted(_ROLES))}.",
+                param=f"messages[{index}].role",
+                code="invalid_value",
+            )
+    sampling(body)
+    positive_int(body, "max_tokens")
+    positive_int(body, "max_completion_tokens")
+    positive_int(body, "n")
+    for name in ("tools", "stop"):
+        value = body.get(name)
+        if name == "tools" and value is not None and not isinstance(value, list):
+            raise errors.invalid(
+                "Invalid type for 'tools': expected an array.", param="tools", code="invalid_type"
+            )
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise errors.invalid(
+            "Invalid type for 'stream_options': expected an object.",
+            param="stream_options",
+            code="invalid_type",
+        )
+
+
+def missing(name: str) -> GatewayError:
+    return errors.invalid(
+        f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter"
+    )
+
+
+def unsupported(name: str, message: str) -> GatewayError:
+    return errors.invalid(message, param=name, code="unsupported_parameter")
+
+
+# -- Anthropic Messages ----------------------------------------------------------------
+
+
+def messages_invalid(param: str, message: str) -> GatewayError:
+    # Anthropic's 400s name the field at the start of the message ("max_tokens: Field
+    # required"); its error body has no separate param.
+    return errors.invalid(f"{param}: {message}", param=param)
+
+
+def messages_body(body: dict[str, Any], *, count_only: bool = False) -> None:
+    for name in ("model", "messages") if count_only else ("model", "max_tokens", "messages"):
+        if name not in body:
+            raise messages_invalid(name, "Field required")
+    if not isinstance(body["model"], str) or not body["model"]:
+        raise messages_invalid("model", "Input should be a non-empty string")
+    if not count_only:
+        max_tokens = body["max_tokens"]
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise messages_invalid("max_tokens", "Input should be a positive integer")
+    messages = body["messages"]
+    if not isinstance(messages, list):
+        raise messages_invalid("messages", "Input should be a valid list")
+    if not messages:
+        raise messages_invalid("messages", "at least one message is required")
+    if body.get("stream") is not None and not isinstance(body["stream"], bool):
+        raise messages_invalid("stream", "Input should be a valid boolean")
+    temperature = body.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not 0 <= temperature <= 1
+    ):
+        raise messages_invalid("temperature", "Input should be a number between 0 and 1")
+    stops = body.get("stop_sequences")
+    if stops is not None and (
+        not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)
+    ):
+        raise messages_invalid("stop_sequences", "Input should be a list of strings")
+
+
+# -- Responses -------------------------------------------------------------------------
+
+
+def responses_body(body: dict[str, Any]) -> None:
+    sampling(body)
+    boolean(body, "store")
+    positive_int(body, "max_output_tokens")
+    if body.get("background") is True:
+        raise errors.invalid(
+            "Background responses are not supported.", param="background", code="unsupported_value"
+        )
+    if body.get("conversation") is not None:
+        raise errors.invalid(
+            "Conversations are not supported; chain responses with previous_response_id.",
+            param="conversation",
+            code="unsupported_parameter",
+        )
+    previous = body.get("previous_response_id")
+    if previous is not None and (not isinstance(previous, str) or not previous):
+        raise errors.invalid(
+            "Invalid type for 'previous_response_id': expected a string.",
+            param="previous_response_id",
+            code="invalid_type",
+        )
+    if body.get("input") is None and previous is None:
+        raise errors.invalid("Missing required parameter: 'input'.", param="input")
+
+
+# -- embeddings, images, speech --------------------------------------------------------
+
+
+def _embedding_input_tokens(value: Any) -> int:
+    """Tokens in an embeddings input (a string, strings, token ids, lists of token
+    ids), as nexai estimates them; raises the 400 for anything else."""
+    if isinstance(value, str) and value:
+        return metering.tokens_for_text(value)
+    if isinstance(value, list) and value:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return len(value)
+        total = 0
+        for item in value:
+            if isinstance(item, str) and item:
+                total += metering.tokens_for_text(item)
+            elif isinstance(item, list) and item and all(isinstance(v, int) for v in item):
+                total += len(item)
+            else:
+                break
+        else:
+            return total
+    raise errors.invalid(
+        "Invalid 'input': expected a non-empty string, an array of non-empty strings, or "
+        "token arrays.",
+        param="input",
+        code="invalid_value",
+    )
+
+
+def embeddings_body(body: dict[str, Any]) -> int:
+    """Checks an embeddings request; returns its estimated input tokens."""
+    if "input" not in body:
+        raise missing("input")
+    tokens = _embedding_input_tokens(body["input"])
+    if body.get("encoding_format") not in (None, "float", "base64"):
+        raise errors.invalid(
+            "Invalid value for 'encoding_format': expected 'float' or 'base64'.",
+            param="encoding_format",
+            code="invalid_value",
+        )
+    positive_int(body, "dimensions")
+    return tokens
+
+
+def images_body(body: dict[str, Any]) -> tuple[int, str | None]:
+    """Checks an image generation request; returns (images asked for, size)."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise missing("prompt")
+    positive_int(body, "n")
+    size = body.get("size")
+    if size is not None and not isinstance(size, str):
+        raise errors.invalid(
+            "Invalid type for 'size': expected a string.", param="size", code="invalid_type"
+        )
+    if body.get("response_format") not in (None, "url", "b64_json"):
+        raise errors.invalid(
+            "Invalid value for 'response_format': expected 'url' or 'b64_json'.",
+            param="response_format",
+            code="invalid_value",
+        )
+    if body.get("stream") is True:
+        raise unsupported("stream", "Streaming image generation is not supported yet.")
+    return body.get("n") or 1, size
+
+
+def speech_body(body: dict[str, Any]) -> int:
+    """Checks a speech request; returns the characters to be spoken."""
+    text = body.get("input")
+    if not isinstance(text, str) or not text:
+        raise missing("input")
+    if body.get("stream") is True or body.get("stream_format") == "sse":
+        raise unsupported(
+            "stream", "Streaming speech (stream: true) is not supported yet; omit it."
+        )
+    return len(text)
