@@ -5,7 +5,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import ApiKey
-from accounts.services import KeyStateError, api_key_reactivate, api_key_suspend
+from accounts.services import (
+    KeyStateError,
+    api_key_reactivate,
+    api_key_suspend,
+    api_key_update,
+)
 
 
 @admin.register(ApiKey)
@@ -41,8 +46,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "status"]
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
-        from accounts.services import api_key_update
-
         api_key_update(
             key=obj,
             name=obj.name,

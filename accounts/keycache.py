@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from accounts.models import ApiKey, digest_secret
+from accounts.models import ApiKey, digest_secret, is_well_formed
 from nexai.db import in_thread
 
 LOCAL_TTL = 1.0  # seconds; the bound on how long a revoked key may still work
@@ -113,8 +113,6 @@ def _judge(snapshot: KeySnapshot | str) -> AuthResult:
 
 
 def _precheck(secret: str | None) -> AuthResult | None:
-    from accounts.services import is_well_formed
-
     if not secret:
         return AuthResult(None, Refusal.MISSING)
     if not is_well_formed(secret):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import string
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
@@ -12,6 +13,20 @@ from django.utils.translation import gettext_lazy as _
 KEY_PREFIX = "sk-nx-"
 # How much of the secret is kept in clear for display ("sk-nx-Ab12Cd34").
 DISPLAY_PREFIX_LEN = len(KEY_PREFIX) + 8
+
+
+ALPHABET = string.ascii_letters + string.digits
+SECRET_BODY_LEN = 43  # 43 base62 characters ~ 256 bits of entropy
+
+
+def is_well_formed(secret: str) -> bool:
+    """Shaped like a nexai key (checked before any lookup)."""
+    body = secret[len(KEY_PREFIX) :]
+    return (
+        secret.startswith(KEY_PREFIX)
+        and len(body) == SECRET_BODY_LEN
+        and all(c in ALPHABET for c in body)
+    )
 
 
 def digest_secret(secret: str) -> str:

@@ -4,7 +4,6 @@ so the authentication cache is invalidated in exactly one place."""
 from __future__ import annotations
 
 import secrets
-import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,10 +11,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import keycache
-from accounts.models import DISPLAY_PREFIX_LEN, KEY_PREFIX, ApiKey, User, digest_secret
-
-_ALPHABET = string.ascii_letters + string.digits
-SECRET_BODY_LEN = 43  # 43 base62 characters ~ 256 bits of entropy
+from accounts.models import (
+    ALPHABET,
+    DISPLAY_PREFIX_LEN,
+    KEY_PREFIX,
+    SECRET_BODY_LEN,
+    ApiKey,
+    User,
+    digest_secret,
+    is_well_formed,
+)
 
 
 class KeyStateError(Exception):
@@ -38,16 +43,7 @@ def user_get_or_create(*, email: str) -> tuple[User, bool]:
 
 
 def _new_secret() -> str:
-    return KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_BODY_LEN))
-
-
-def is_well_formed(secret: str) -> bool:
-    body = secret[len(KEY_PREFIX) :]
-    return (
-        secret.startswith(KEY_PREFIX)
-        and len(body) == SECRET_BODY_LEN
-        and all(c in _ALPHABET for c in body)
-    )
+    return KEY_PREFIX + "".join(secrets.choice(ALPHABET) for _ in range(SECRET_BODY_LEN))
 
 
 def api_key_create(
@@ -97,7 +93,10 @@ def api_key_update(
     expires_at: datetime | None = None,
     clear: tuple[str, ...] = (),
 ) -> ApiKey:
-    """Change a key's name or limits. Fields named in `clear` are reset to "no limit"."""
+    """Change a key's name or limits. Fields named in `clear` are reset to "no limit".
+    A revoked key is history: it cannot be changed."""
+    if key.status == ApiKey.Status.REVOKED:
+        raise KeyStateError("A revoked key cannot be changed.")
     fields = []
     for field, value in (
         ("name", name),

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from accounts.drf import ApiKeyAuthentication
 from accounts.models import ApiKey
-from accounts.services import api_key_revoke, api_key_update, expiry_in_days
+from accounts.services import KeyStateError, api_key_revoke, api_key_update, expiry_in_days
 from billing.models import LedgerEntry
 from billing.services import wallet_for
 from dashboard import selectors
@@ -89,8 +89,6 @@ class ApiKeySerializer(serializers.ModelSerializer):
         return created.key
 
     def update(self, instance: ApiKey, validated_data: dict[str, Any]) -> ApiKey:
-        if instance.status == ApiKey.Status.REVOKED:
-            raise ValidationError("a revoked key cannot be changed")
         # An explicit null removes a limit; an absent field leaves it alone.
         clear = tuple(
             f
@@ -98,7 +96,10 @@ class ApiKeySerializer(serializers.ModelSerializer):
             if f in validated_data and validated_data[f] is None
         )
         values = {k: v for k, v in validated_data.items() if v is not None}
-        return api_key_update(key=instance, clear=clear, **values)
+        try:
+            return api_key_update(key=instance, clear=clear, **values)
+        except KeyStateError as exc:
+            raise ValidationError(str(exc)) from None
 
     def to_representation(self, instance: ApiKey) -> dict[str, Any]:
         data = super().to_representation(instance)

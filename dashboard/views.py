@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import ApiKey
-from accounts.services import api_key_revoke, api_key_update
+from accounts.services import KeyStateError, api_key_revoke, api_key_update
 from billing import stripe_topups
 from billing.services import wallet_for
 from dashboard import selectors
@@ -236,13 +236,14 @@ def _own_key(request: HttpRequest, key_id: int) -> ApiKey:
 def key_edit(request: HttpRequest, key_id: int) -> HttpResponse:
     key = _own_key(request, key_id)
     form = KeyForm(request.POST or None, key=key)
-    if request.method == "POST" and key.status == ApiKey.Status.REVOKED:
-        messages.error(request, _("A revoked key cannot be changed."))
-        return redirect("dashboard:keys")
     if request.method == "POST" and form.is_valid():
         limits = form.limits()
         cleared = tuple(f for f in ("rpm", "spend_limit", "expires_at") if limits[f] is None)
-        api_key_update(key=key, clear=cleared, **limits)
+        try:
+            api_key_update(key=key, clear=cleared, **limits)
+        except KeyStateError:
+            messages.error(request, _("A revoked key cannot be changed."))
+            return redirect("dashboard:keys")
         messages.success(request, _("Key “%s” saved.") % (key.name or key.prefix))
         return redirect("dashboard:keys")
     return render(request, "dashboard/key_edit.html", {"section": "keys", "key": key, "form": form})

@@ -18,7 +18,7 @@ from django.http import HttpResponse
 from accounts.keycache import KeySnapshot
 from accounts.models import ApiKey
 from billing.models import Wallet
-from gateway import errors
+from gateway import errors, writer
 from gateway.spend import Admission, Limits, store
 from nexai.db import in_thread
 from providers.catalogue import ModelInfo, aget_catalogue
@@ -206,6 +206,4 @@ async def settle(ticket: Ticket, **values: Any) -> None:
 
 
 def writer_kick() -> None:
-    from gateway import writer
-
     writer.ensure_running()

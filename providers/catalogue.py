@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -19,8 +20,8 @@ from django.core.cache import cache
 from nexai.db import in_thread
 from providers.models import AiModel, Provider
 from providers.prices import Prices
-from providers.services import CATALOGUE_VERSION_KEY
 
+CATALOGUE_VERSION_KEY = "catalogue:version"
 CHECK_EVERY = 1.0  # seconds between version checks
 # Without Redis the version lives in each process's own cache, so a load_providers run
 # in another process cannot announce itself: the snapshot is simply rebuilt this often.
@@ -137,6 +138,12 @@ class _Holder:
 
 
 _holder = _Holder()
+
+
+def announce_change() -> None:
+    """A new version for every process to see, and this process's snapshot dropped."""
+    cache.set(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, None)
+    reset()
 
 
 def reset() -> None:

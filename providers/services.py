@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
-from django.core.cache import cache
 from django.db import transaction
 
-CATALOGUE_VERSION_KEY = "catalogue:version"
+from providers import catalogue
 
 
 def catalogue_changed() -> None:
@@ -16,11 +13,4 @@ def catalogue_changed() -> None:
     Announced once the change is committed (the admin saves inside a transaction):
     announced earlier, another process could rebuild from the old rows under the new
     version and keep that snapshot until the next change."""
-
-    def announce() -> None:
-        from providers import catalogue
-
-        cache.set(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, None)
-        catalogue.reset()
-
-    transaction.on_commit(announce)
+    transaction.on_commit(catalogue.announce_change)

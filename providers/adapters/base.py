@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
+from providers.translation import SSEParser
 
 
 @dataclass(slots=True)
@@ -66,8 +67,6 @@ class TranslatingStreamDecoder(ChatStreamDecoder):
 
     def __init__(self, *, model: str, translator: Any) -> None:
         super().__init__(model=model)
-        from providers.translation import SSEParser
-
         self._parser = SSEParser()
         self._translator = translator
         self._failed = False
