@@ -21,12 +21,13 @@ from accounts.keycache import KeySnapshot
 from billing.pricing import token_charge
 from gateway import metering, validation
 from gateway.dialects import ChatEmitter, Emitter
-from gateway.errors import OPENAI
+from gateway.errors import OPENAI, GatewayError
 from gateway.relay import Call, Endpoint, Metered, Stream
 from gateway.upstream import Attempt
 from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
+from providers.translation import TranslationError
 from providers.translation.usage import Usage
 
 
@@ -79,6 +80,24 @@ class ChatMeter:
         return usage_values(self.model, estimate, estimated=True)
 
 
+def metering_body(body: dict[str, Any], translate: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A chat body to estimate a forwarded request's cost with. What chat cannot
+    express must not refuse a request that is not translated: it is then counted as
+    the text of the whole body."""
+    try:
+        return translate()
+    except (GatewayError, TranslationError):
+        text = orjson.dumps({k: v for k, v in body.items() if k not in METERING_SKIPS})
+        return {"messages": [{"role": "user", "content": text.decode()}], **_limits(body)}
+
+
+METERING_SKIPS = frozenset({"model", "stream", "metadata"})
+
+
+def _limits(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: body[k] for k in ("max_tokens", "max_output_tokens") if k in body}
+
+
 def speaks(model: ModelInfo, dialect: str) -> bool:
     """Every route of the model speaks `dialect` as written: a caller in it can be
     forwarded rather than translated, whichever route serves it."""
@@ -129,8 +148,14 @@ class ChatCall(Call):
 
     def whole(self, attempt: Attempt, raw: bytes, content_type: str) -> Metered:
         data = orjson.loads(raw)
-        completion = attempt.adapter.chat_response(data, model=self.model.public_id)
         meter = ChatMeter(self.model, self.input_estimate)
+        if self.native:
+            # Forwarded as written: the upstream's own bytes, metered by its usage.
+            meter.usage = attempt.adapter.native_usage(self.native, data)
+            self.answered(data)
+            values = meter.values()
+            return Metered(values.pop("charge"), values, raw)
+        completion = attempt.adapter.chat_response(data, model=self.model.public_id)
         if completion.get("usage"):
             meter.usage = completion["usage"]
         else:
@@ -138,9 +163,11 @@ class ChatCall(Call):
         values = meter.values()
         # The upstream's own bytes, when they are already in the caller's dialect.
         untouched = completion is data and isinstance(self.emitter, ChatEmitter)
-        passthrough = raw if untouched or self.native else None
-        content = self.emitter.complete(completion, passthrough)
+        content = self.emitter.complete(completion, raw if untouched else None)
         return Metered(values.pop("charge"), values, content)
+
+    def answered(self, data: dict[str, Any]) -> None:
+        """A native answer, whole, before it is written (the Responses store)."""
 
     def streamed(self, attempt: Attempt) -> Stream:
         meter = ChatMeter(self.model, self.input_estimate)

@@ -119,21 +119,26 @@ class AnthropicEmitter(Emitter):
         return orjson.dumps(chat_response_to_anthropic(completion, model=self.model))
 
 
-class NativeAnthropicEmitter(Emitter):
-    """Messages callers of Anthropic models: the upstream's events and bodies as they
-    came. The pieces still carry chat chunks, but only for metering."""
+class NativeEmitter(Emitter):
+    """Callers whose dialect the upstream speaks (Messages to Anthropic, Responses to
+    OpenAI): the upstream's events and bodies as they came. The pieces still carry
+    chat chunks, but only for metering; an upstream error event is forwarded with
+    its own bytes."""
 
-    dialect = ANTHROPIC
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
 
     def piece(self, piece: StreamPiece) -> bytes:
-        # An upstream error event was forwarded with its own bytes just before.
-        return b"" if piece.error is not None else (piece.raw or b"")
+        return piece.raw or b""
 
     def finish(self) -> bytes:
-        return b""  # the upstream's message_stop has been forwarded already
+        return b""  # the upstream's closing event has been forwarded already
 
     def error(self, err: GatewayError) -> bytes:
-        return _events([err.body(ANTHROPIC)])
+        if self.dialect == ANTHROPIC:
+            return _events([err.body(ANTHROPIC)])
+        event = {"type": "error", "code": err.code, "message": err.message, "param": err.param}
+        return _events([event])
 
     def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
         return raw if raw is not None else orjson.dumps(completion)

@@ -134,6 +134,15 @@ def _parse_provider(entry: Any, index: int) -> ProviderSpec:
         if not isinstance(api_version, str) or not api_version:
             raise LoadError(f"{where}: azure providers need api_version")
         settings["api_version"] = api_version
+    # Whether the upstream speaks the Responses API: /v1/responses is then forwarded
+    # as written rather than translated to chat completions.
+    responses_api = entry.get("responses_api", False)
+    if not isinstance(responses_api, bool):
+        raise LoadError(f"{where}: responses_api must be true or false")
+    if responses_api and kind not in (Provider.Kind.OPENAI, Provider.Kind.AZURE):
+        raise LoadError(f"{where}: only openai and azure providers speak the Responses API")
+    if responses_api:
+        settings["responses_api"] = True
     keys_raw = entry.get("keys", [])
     if not isinstance(keys_raw, list):
         raise LoadError(f"{where}: keys must be a list")

@@ -14,8 +14,8 @@ from django.http import HttpRequest
 
 from accounts.keycache import KeySnapshot
 from gateway import errors, metering, validation
-from gateway.calls import ChatCall, PassthroughCall, metered_at, speaks
-from gateway.dialects import AnthropicEmitter, NativeAnthropicEmitter
+from gateway.calls import ChatCall, PassthroughCall, metered_at, metering_body, speaks
+from gateway.dialects import AnthropicEmitter, NativeEmitter
 from gateway.errors import ANTHROPIC, GatewayError
 from gateway.relay import Endpoint, Metered, Reply
 from providers.adapters import Adapter, UpstreamRequest, adapter_for
@@ -35,27 +35,14 @@ def _to_chat(body: dict[str, Any]) -> dict[str, Any]:
         raise errors.invalid(exc.message) from None
 
 
-def _metering_body(body: dict[str, Any]) -> dict[str, Any]:
-    """A chat body to estimate a forwarded request's cost with. Messages features chat
-    cannot express must not refuse a request that is not translated: they are then
-    counted as text."""
-    try:
-        return _to_chat(body)
-    except GatewayError:
-        text = orjson.dumps([body.get("system"), body.get("messages"), body.get("tools")])
-        return {
-            "messages": [{"role": "user", "content": text.decode()}],
-            "max_tokens": body.get("max_tokens"),
-        }
-
-
 class MessagesCall(ChatCall):
     """Forwarded or translated, decided once the model (and so its routes) is known."""
 
     async def prepare(self, model: ModelInfo) -> None:
         if speaks(model, MESSAGES):
-            self.native, self.chat_body = MESSAGES, _metering_body(self.body)
-            self.emitter = NativeAnthropicEmitter()
+            self.native = MESSAGES
+            self.chat_body = metering_body(self.body, lambda: _to_chat(self.body))
+            self.emitter = NativeEmitter(ANTHROPIC)
         else:
             self.chat_body = _to_chat(self.body)
             self.emitter = AnthropicEmitter(model=model.public_id)
@@ -67,7 +54,7 @@ async def parse(request: HttpRequest, key: KeySnapshot) -> MessagesCall:
     validation.messages_body(body)
     beta = request.headers.get("anthropic-beta")
     headers = {"anthropic-beta": beta} if beta else {}
-    return MessagesCall(body=body, chat_body={}, emitter=NativeAnthropicEmitter(), headers=headers)
+    return MessagesCall(body=body, chat_body={}, emitter=NativeEmitter(ANTHROPIC), headers=headers)
 
 
 create = Endpoint("messages", ANTHROPIC, parse)

@@ -16,13 +16,16 @@ from django.http import HttpRequest
 
 from accounts.keycache import KeySnapshot
 from gateway import errors, validation
-from gateway.calls import ChatCall
-from gateway.dialects import ResponsesEmitter
+from gateway.calls import ChatCall, metering_body, speaks
+from gateway.dialects import NativeEmitter, ResponsesEmitter
 from gateway.errors import OPENAI, GatewayError
-from gateway.relay import Endpoint, Reply
+from gateway.relay import Endpoint, Reply, Stream
 from gateway.stored_responses import ResponseKeeper, stored_body, stored_delete, stored_messages
+from gateway.upstream import Attempt
 from providers.catalogue import ModelInfo
 from providers.translation import TranslationError, responses_request_to_chat
+
+RESPONSES = "responses"
 
 
 def _not_found(response_id: str, *, param: str | None = None) -> GatewayError:
@@ -38,30 +41,56 @@ class ResponsesCall(ChatCall):
         super().__init__(body=body, chat_body={}, emitter=None)  # type: ignore[arg-type]
         self.user_id = user_id
         self.keeper: ResponseKeeper | None = None
+        self.stream_state: Stream | None = None
 
     async def prepare(self, model: ModelInfo) -> None:
+        native = speaks(model, RESPONSES)
         history = None
         if (previous := self.body.get("previous_response_id")) is not None:
             history = await stored_messages(previous, self.user_id)
-            if history is None:
+            # Forwarded as written, a chain on the upstream's own stored responses
+            # is the upstream's to resolve.
+            if history is None and not native:
                 raise _not_found(previous, param="previous_response_id")
-        try:
-            self.chat_body = responses_request_to_chat(self.body, history=history)
-        except TranslationError as exc:
-            raise errors.invalid(exc.message, param=exc.param) from None
         if self.body.get("store") is not False:
             self.keeper = ResponseKeeper(user_id=self.user_id, body=self.body, history=history)
-        self.emitter = ResponsesEmitter(
+        if native:
+            self.native, self.emitter = RESPONSES, NativeEmitter(OPENAI)
+            self.chat_body = metering_body(self.body, lambda: self._to_chat(history))
+        else:
+            self.chat_body = self._to_chat(history)
+            self.emitter = self._emitter(model)
+        await super().prepare(model)
+
+    def _to_chat(self, history: list[dict[str, Any]] | None) -> dict[str, Any]:
+        try:
+            return responses_request_to_chat(self.body, history=history)
+        except TranslationError as exc:
+            raise errors.invalid(exc.message, param=exc.param) from None
+
+    def _emitter(self, model: ModelInfo) -> ResponsesEmitter:
+        return ResponsesEmitter(
             response_id="resp_" + self.request_id.removeprefix("req_"),
             model=model.public_id,
             request_body=self.body,
             on_done=self.keeper.start if self.keeper else None,
         )
-        await super().prepare(model)
+
+    def answered(self, data: dict[str, Any]) -> None:
+        if self.keeper is not None:
+            self.keeper.start(data)
+
+    def streamed(self, attempt: Attempt) -> Stream:
+        self.stream_state = super().streamed(attempt)
+        return self.stream_state
 
     async def before_last_bytes(self) -> None:
-        if self.keeper is not None:
-            await self.keeper.wait()
+        if self.keeper is None:
+            return
+        final = self.stream_state.decoder.final if self.stream_state else None
+        if final is not None:
+            self.keeper.start(final)
+        await self.keeper.wait()
 
 
 async def parse(request: HttpRequest, key: KeySnapshot) -> ResponsesCall:

@@ -20,6 +20,7 @@ from providers.translation import (
     anthropic_response_to_chat,
     chat_request_to_anthropic,
 )
+from providers.translation.usage import Usage
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # when neither the request nor the model sets one
@@ -125,6 +126,10 @@ class AnthropicAdapter(Adapter):
         if dialect not in MESSAGES:
             return super().native_stream(dialect, model=model)
         return AnthropicNativeStreamDecoder(model=model)
+
+    def native_usage(self, dialect: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        usage = data.get("usage")
+        return Usage.from_anthropic(usage).to_openai_chat() if isinstance(usage, dict) else None
 
     def error_message(self, status: int, content: bytes) -> str:
         """Anthropic's errors: {"type": "error", "error": {"type", "message"}}."""

@@ -52,6 +52,9 @@ class ChatStreamDecoder:
 
     model: str
     done: bool = field(default=False, init=False)
+    # A native stream's final answer object, when its dialect has one (the Response
+    # of a Responses stream), for the gateway to keep.
+    final: dict[str, Any] | None = field(default=None, init=False)
 
     def feed(self, data: bytes) -> list[StreamPiece]:
         raise NotImplementedError
@@ -147,6 +150,10 @@ class Adapter:
     def native_stream(self, dialect: str, *, model: str) -> ChatStreamDecoder:
         """Forwards the upstream's own events and reads chat chunks from them to meter."""
         raise Unsupported(f"{self.kind} upstreams do not speak {dialect}")
+
+    def native_usage(self, dialect: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """The usage of a whole answer in `dialect`, in the chat completions shape."""
+        return None
 
     # Other endpoints: OpenAI-compatible kinds pass them through; others may not.
     def passthrough_request(

@@ -9,9 +9,11 @@ from typing import Any
 import orjson
 
 from providers.adapters.base import Adapter, ChatStreamDecoder, StreamPiece, UpstreamRequest
-from providers.catalogue import RouteInfo, UpstreamKey
+from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
+from providers.translation.usage import Usage
 
 _DONE = b"[DONE]"
+RESPONSES = frozenset({"responses"})
 
 
 class OpenAIStreamDecoder(ChatStreamDecoder):
@@ -67,6 +69,46 @@ class OpenAIStreamDecoder(ChatStreamDecoder):
         return StreamPiece(chunk=chunk, raw=raw)
 
 
+class ResponsesNativeStreamDecoder(OpenAIStreamDecoder):
+    """A Responses API event stream forwarded as it came, event by event, read only
+    to meter it: text and argument deltas for an estimate, the final usage, and the
+    final Response object (kept so the gateway can store it)."""
+
+    def _event(self, raw: bytes) -> StreamPiece | None:
+        payload = b"".join(
+            line[5:].strip() for line in raw.split(b"\n") if line.startswith(b"data:")
+        )
+        try:
+            event = orjson.loads(payload) if payload else None
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return None
+        kind = event["type"]
+        if kind in ("error", "response.failed"):
+            error = event if kind == "error" else (event.get("response") or {}).get("error")
+            error = error if isinstance(error, dict) else {}
+            failure = {
+                "type": str(error.get("type") or error.get("code") or "api_error"),
+                "message": str(error.get("message") or "The upstream failed mid-stream."),
+            }
+            return StreamPiece(chunk={}, raw=raw, error=failure)
+        return StreamPiece(chunk=self._chunk(kind, event), raw=raw)
+
+    def _chunk(self, kind: str, event: dict[str, Any]) -> dict[str, Any]:
+        if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+            delta = event.get("delta")
+            return {"choices": [{"delta": {"content": delta if isinstance(delta, str) else ""}}]}
+        if kind in ("response.completed", "response.incomplete"):
+            response = event.get("response")
+            if isinstance(response, dict):
+                self.final = response
+                self.done = True
+                if isinstance(response.get("usage"), dict):
+                    return {"usage": Usage.from_responses(response["usage"]).to_openai_chat()}
+        return {}
+
+
 def _with_usage_requested(body: dict[str, Any], stream: bool) -> dict[str, Any]:
     if not stream:
         return body
@@ -119,6 +161,33 @@ class OpenAIAdapter(Adapter):
     def chat_stream(self, *, model: str) -> ChatStreamDecoder:
         return OpenAIStreamDecoder(model=model)
 
+    def native_dialects(self, provider: ProviderInfo) -> frozenset[str]:
+        # Only some OpenAI-compatible upstreams speak the Responses API: the providers
+        # file says which (`responses_api: true`).
+        return RESPONSES if provider.settings.get("responses_api") else frozenset()
+
+    def native_request(
+        self,
+        dialect: str,
+        body: dict[str, Any],
+        *,
+        route: RouteInfo,
+        key: UpstreamKey,
+        headers: dict[str, str],
+    ) -> UpstreamRequest:
+        if dialect not in RESPONSES:
+            return super().native_request(dialect, body, route=route, key=key, headers=headers)
+        return self.passthrough_request("responses", route=route, key=key, body=body)
+
+    def native_stream(self, dialect: str, *, model: str) -> ChatStreamDecoder:
+        if dialect not in RESPONSES:
+            return super().native_stream(dialect, model=model)
+        return ResponsesNativeStreamDecoder(model=model)
+
+    def native_usage(self, dialect: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        usage = data.get("usage")
+        return Usage.from_responses(usage).to_openai_chat() if isinstance(usage, dict) else None
+
     def passthrough_request(
         self, path: str, *, route: RouteInfo, key: UpstreamKey, body: Any = None, **extra: Any
     ) -> UpstreamRequest:
@@ -141,6 +210,9 @@ class AzureAdapter(OpenAIAdapter):
 
     def _url(self, route: RouteInfo, path: str) -> str:
         version = route.provider.settings.get("api_version", "2024-10-21")
+        if path == "responses":
+            # The Responses API is not per deployment: the model field names it.
+            return f"{route.provider.base_url}/openai/responses?api-version={version}"
         deployment = route.upstream_model
         return (
             f"{route.provider.base_url}/openai/deployments/{deployment}/{path.lstrip('/')}"

@@ -77,6 +77,9 @@ def test_the_example_file_loads_the_eight_upstreams(upstream_env: None) -> None:
     assert [r.provider.name for r in gpt4o.routes.all()] == ["openai", "azure"]
     assert AiModel.objects.get(public_id="dall-e-3").per_image["1792x1024"] == 80_000
     assert Provider.objects.get(name="azure").settings == {"api_version": "2024-10-21"}
+    # OpenAI speaks the Responses API: /v1/responses is forwarded to it as written.
+    assert Provider.objects.get(name="openai").settings == {"responses_api": True}
+    assert Provider.objects.get(name="deepseek").settings == {}
     assert ProviderKey.objects.get(provider__name="openai").secret == "secret-for-openai_api_key"
 
 
@@ -141,6 +144,10 @@ models:
         (
             GOOD.replace("    keys: [literal-key]\n", "    keys: [literal-key\n"),
             "YAML syntax error",
+        ),
+        (
+            GOOD.replace("kind: openai", "kind: gemini\n    responses_api: true"),
+            "only openai and azure providers speak the Responses API",
         ),
     ],
 )
