@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import zlib
 from typing import Any
 
 import orjson
+import zstandard
 from django.http import HttpRequest
 
 from gateway import errors, metering
@@ -13,11 +17,45 @@ from gateway.errors import GatewayError
 MAX_JSON_BODY = 32 * 1024 * 1024  # bytes; vision requests carry base64 images
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    if len(request.body) > MAX_JSON_BODY:
-        raise errors.too_large(f"The request body is larger than {MAX_JSON_BODY // 2**20} MiB.")
+def _too_large() -> GatewayError:
+    return errors.too_large(f"The request body is larger than {MAX_JSON_BODY // 2**20} MiB.")
+
+
+def _decompressed(raw: bytes, encoding: str) -> bytes:
+    """The body as sent before `Content-Encoding` (Codex CLI sends zstd), never more
+    than MAX_JSON_BODY bytes of it: a small bomb cannot fill the memory."""
     try:
-        body = orjson.loads(request.body)
+        if encoding == "zstd":
+            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw))
+        elif encoding in ("gzip", "x-gzip"):
+            reader = gzip.GzipFile(fileobj=io.BytesIO(raw))
+        elif encoding == "deflate":
+            reader = io.BytesIO(zlib.decompressobj().decompress(raw, MAX_JSON_BODY + 1))
+        else:
+            raise errors.invalid(
+                f"Unsupported Content-Encoding '{encoding}': send the body as it is, or "
+                "compressed with zstd, gzip or deflate.",
+                code="unsupported_content_encoding",
+            )
+        data = reader.read(MAX_JSON_BODY + 1)
+    except (zstandard.ZstdError, OSError, EOFError, zlib.error):
+        raise errors.invalid(
+            f"The body could not be decompressed as {encoding}.", code="invalid_body_encoding"
+        ) from None
+    if len(data) > MAX_JSON_BODY:
+        raise _too_large()
+    return data
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    raw = request.body
+    if len(raw) > MAX_JSON_BODY:
+        raise _too_large()
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raw = _decompressed(raw, encoding)
+    try:
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise errors.invalid(
             f"We could not parse the JSON body of your request ({exc.args[0]}).",

@@ -3,16 +3,28 @@ behind: nothing charged unless output was produced, and fallback charging once."
 
 from __future__ import annotations
 
+import gzip
+
 import httpx
+import orjson
 import pytest
+import zstandard
 
 from accounts.services import api_key_revoke, api_key_suspend
 from billing.models import LedgerEntry
 from gateway import writer
 from gateway.models import UsageRecord
+from gateway.validation import MAX_JSON_BODY
 from providers.models import AiModel
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway.conftest import UPSTREAM_KEY, Customer, add_model, add_provider, customer_for
+from tests.gateway.conftest import (
+    UPSTREAM_KEY,
+    Customer,
+    add_model,
+    add_provider,
+    customer_for,
+    settled,
+)
 from tests.servers import AsgiServer
 
 HELLO = [{"role": "user", "content": "hi"}]
@@ -273,3 +285,47 @@ def test_the_api_documentation_is_public(
     gateway: AsgiServer, transactional_db: None, path: str
 ) -> None:
     assert httpx.get(gateway.base_url + path).status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ["zstd", "gzip"])
+def test_a_compressed_request_body_is_read_as_codex_sends_it(
+    customer: Customer, fake_openai: FakeOpenAI, gateway: AsgiServer, encoding: str
+) -> None:
+    body = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    packed = (
+        zstandard.ZstdCompressor().compress(body) if encoding == "zstd" else gzip.compress(body)
+    )
+    answer = httpx.post(
+        gateway.base_url + "/v1/chat/completions",
+        content=packed,
+        headers={
+            "authorization": f"Bearer {customer.key.secret}",
+            "content-type": "application/json",
+            "content-encoding": encoding,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert fake_openai.last_request.json["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_a_body_that_does_not_decompress_is_a_400_and_costs_nothing(
+    customer: Customer, gateway: AsgiServer
+) -> None:
+    answer = httpx.post(
+        gateway.base_url + "/v1/chat/completions",
+        content=b"not zstd at all",
+        headers={"authorization": f"Bearer {customer.key.secret}", "content-encoding": "zstd"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_body_encoding"
+    assert settled(customer) == []
+
+
+def test_a_compressed_bomb_is_refused_at_the_limit(customer: Customer, gateway: AsgiServer) -> None:
+    bomb = zstandard.ZstdCompressor().compress(b" " * (MAX_JSON_BODY + 10))
+    answer = httpx.post(
+        gateway.base_url + "/v1/chat/completions",
+        content=bomb,
+        headers={"authorization": f"Bearer {customer.key.secret}", "content-encoding": "zstd"},
+    )
+    assert answer.status_code == 413
