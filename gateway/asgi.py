@@ -27,10 +27,11 @@ from gateway.relay import new_request_id
 log = logging.getLogger(__name__)
 
 PREFIXES = ("/v1/", "/api/v1/")
+ROOTS = ("/v1", "/api/v1")
 
 
 def is_gateway_path(path: str) -> bool:
-    return path.startswith(PREFIXES)
+    return path.startswith(PREFIXES) or path in ROOTS
 
 
 class GatewayASGIHandler(ASGIHandler):

@@ -9,6 +9,7 @@ from gateway.relay import view
 
 urlpatterns = [
     # The /v1 API first: nothing else may shadow it.
+    re_path(r"^(?:api/)?v1/?$", view(catalog.root)),
     path("v1/", v1.urls),
     path("api/v1/", api_v1.urls),
     re_path(r"^(?:api/)?v1/messages(?:/.*)?$", view(catalog.unknown_messages)),

@@ -16,11 +16,18 @@ from providers.catalogue import ModelInfo, aget_catalogue
 
 
 def _entry(model: ModelInfo) -> dict[str, object]:
+    """OpenAI's model object, plus the limits coding agents read to size their
+    prompts: `context_window` and `max_output_tokens` (and OpenRouter's
+    `context_length`, which Cline and Roo Code read)."""
     return {
         "id": model.public_id,
         "object": "model",
         "created": model.created,
         "owned_by": model.owned_by,
+        "type": model.type,
+        "context_window": model.context_window,
+        "context_length": model.context_window,
+        "max_output_tokens": model.max_output_tokens,
     }
 
 
@@ -58,6 +65,12 @@ async def parse_balance(request: HttpRequest, key: KeySnapshot) -> Reply:
     )
 
 
+async def parse_root(request: HttpRequest, key: None) -> Reply:
+    """What answers at the API's base URL: clients (Claude Code among them) probe it
+    with HEAD before their first call."""
+    return Reply({"object": "api", "name": "nexai", "docs": "/v1/docs", "models": "/v1/models"})
+
+
 async def parse_unknown(request: HttpRequest, key: None) -> Reply:
     raise GatewayError(
         404, "invalid_request_error", "unknown_url",
@@ -68,5 +81,6 @@ async def parse_unknown(request: HttpRequest, key: None) -> Reply:
 models = Endpoint("models.list", OPENAI, parse_list)
 model = Endpoint("models.retrieve", OPENAI, parse_retrieve)
 balance = Endpoint("balance", OPENAI, parse_balance)
+root = Endpoint("root", OPENAI, parse_root, authenticated=False)
 unknown = Endpoint("unknown", OPENAI, parse_unknown, authenticated=False)
 unknown_messages = Endpoint("unknown", ANTHROPIC, parse_unknown, authenticated=False)

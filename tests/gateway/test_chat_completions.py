@@ -12,6 +12,8 @@ from billing.services import wallet_for
 from gateway import writer
 from gateway.models import UsageRecord
 from providers.catalogue import get_catalogue
+from providers.models import AiModel
+from providers.services import catalogue_changed
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway.conftest import INPUT_PRICE, OUTPUT_PRICE, Customer
 
@@ -31,6 +33,22 @@ def test_the_sdk_lists_the_models_the_key_may_use(customer: Customer) -> None:
     models = customer.client.models.list()
     assert [m.id for m in models.data] == ["gpt-4o", "text-embedding-3-small"]
     assert customer.client.models.retrieve("gpt-4o").owned_by == "test"
+
+
+def test_the_model_list_says_each_models_context_window_and_output_limit(
+    customer: Customer,
+) -> None:
+    """Cline, Roo Code and Codex size their prompts from the model list."""
+    AiModel.objects.filter(public_id="gpt-4o").update(
+        context_window=128_000, max_output_tokens=16_384
+    )
+    catalogue_changed()
+    [gpt4o] = [m for m in customer.client.models.list().data if m.id == "gpt-4o"]
+    assert (gpt4o.context_window, gpt4o.context_length, gpt4o.max_output_tokens) == (
+        128_000,
+        128_000,
+        16_384,
+    )
 
 
 def test_a_completion_is_charged_exactly_by_the_formula(

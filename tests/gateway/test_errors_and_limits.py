@@ -329,3 +329,15 @@ def test_a_compressed_bomb_is_refused_at_the_limit(customer: Customer, gateway: 
         headers={"authorization": f"Bearer {customer.key.secret}", "content-encoding": "zstd"},
     )
     assert answer.status_code == 413
+
+
+@pytest.mark.parametrize("path", ["/", "/v1", "/v1/", "/api/v1"])
+def test_the_base_urls_answer_a_head_probe(gateway: AsgiServer, path: str) -> None:
+    """Claude Code sends `HEAD /` to its base URL before the first call."""
+    assert httpx.head(gateway.base_url + path).status_code == 200
+
+
+def test_an_unknown_messages_path_answers_in_the_anthropic_shape(gateway: AsgiServer) -> None:
+    answer = httpx.post(gateway.base_url + "/v1/messages/nope", json={})
+    assert answer.status_code == 404
+    assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "not_found_error"
