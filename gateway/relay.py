@@ -4,6 +4,7 @@ Every request, whatever its endpoint, goes through `relay(request, endpoint)`, i
 
 1. a request id and the clock start (the only place either is made);
 2. authentication (accounts.keycache, cached);
+   an `Idempotency-Key` replays a kept answer (gateway.idempotency);
 3. the endpoint's `parse`: read and check the body, in the endpoint's dialect. It
    returns a `Call` (to send upstream) or a `Reply` (answered here: lists, lookups);
 4. the model: enabled, allowed for the key, of a type the endpoint serves;
@@ -42,6 +43,7 @@ from accounts.keycache import KeySnapshot
 from gateway import errors, pipeline, upstream
 from gateway.auth import authenticate
 from gateway.errors import GatewayError
+from gateway.idempotency import Claim
 from gateway.pipeline import Ticket
 from providers.adapters import Adapter, UpstreamRequest
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
@@ -175,8 +177,28 @@ async def relay(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
 
 async def _lifecycle(request: HttpRequest, endpoint: Endpoint, request_id: str) -> HttpResponse:
     started = time.monotonic()
+    key = await authenticate(request) if endpoint.authenticated else None
+    claim = Claim.of(request, key.user_id) if key is not None else None
+    if claim is None:
+        return await _answer(request, endpoint, request_id, key, started)
+    if (earlier := await claim.take()) is not None:
+        return earlier
     try:
-        key = await authenticate(request) if endpoint.authenticated else None
+        response = await _answer(request, endpoint, request_id, key, started)
+    except BaseException:
+        await claim.release()
+        raise
+    return await claim.keep(response)
+
+
+async def _answer(
+    request: HttpRequest,
+    endpoint: Endpoint,
+    request_id: str,
+    key: KeySnapshot | None,
+    started: float,
+) -> HttpResponse:
+    try:
         call = await endpoint.parse(request, key)  # type: ignore[arg-type]
         if isinstance(call, Reply):
             return _json(call.data, request_id, call.status)
