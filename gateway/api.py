@@ -108,6 +108,7 @@ def build_api(namespace: str) -> NinjaAPI:
         ("/images/generations", images.generations, ImagesRequest, "images"),
         ("/audio/speech", audio.speech, SpeechRequest, "audio"),
         ("/audio/transcriptions", audio.transcriptions, None, "audio"),
+        ("/audio/translations", audio.translations, None, "audio"),
     )
     for path, endpoint, schema, tag in posts:
         extra = _body(schema) if schema else None

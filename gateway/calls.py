@@ -28,6 +28,7 @@ from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
 from providers.translation import TranslationError
+from providers.translation.sse import sse_data
 from providers.translation.usage import Usage
 
 
@@ -213,6 +214,45 @@ class PassthroughCall(Call):
 
     def whole(self, attempt: Attempt, raw: bytes, content_type: str) -> Metered:
         return self.meter(raw, content_type)
+
+
+class BytesDecoder(ChatStreamDecoder):
+    """A stream of bytes that are not chat (audio, or events the gateway does not
+    read): every chunk is forwarded as it came."""
+
+    def feed(self, data: bytes) -> list[StreamPiece]:
+        return [StreamPiece({}, raw=data)] if data else []
+
+
+class BytesEmitter:
+    """Writes a BytesDecoder's chunks as they came; an error mid-stream ends an SSE
+    stream with an OpenAI error event, and simply ends a raw one."""
+
+    def __init__(self, *, sse: bool) -> None:
+        self.sse = sse
+
+    def piece(self, piece: StreamPiece) -> bytes:
+        return piece.raw or b""
+
+    def finish(self) -> bytes:
+        return b""
+
+    def error(self, err: GatewayError) -> bytes:
+        return sse_data(err.body(OPENAI)) if self.sse else b""
+
+
+class FixedMeter:
+    """A stream whose price is known before it starts (speech: its characters)."""
+
+    def __init__(self, charge: int, **values: Any) -> None:
+        self.charge = charge
+        self.extra = values
+
+    def add(self, piece: StreamPiece) -> None:
+        pass
+
+    def values(self) -> dict[str, Any]:
+        return {"charge": self.charge, **self.extra}
 
 
 def json_passthrough(

@@ -318,8 +318,11 @@ def speech_body(body: dict[str, Any]) -> int:
     text = body.get("input")
     if not isinstance(text, str) or not text:
         raise missing("input")
-    if body.get("stream") is True or body.get("stream_format") == "sse":
-        raise unsupported(
-            "stream", "Streaming speech (stream: true) is not supported yet; omit it."
+    if body.get("stream_format") not in (None, "audio", "sse"):
+        raise errors.invalid(
+            "Invalid value for 'stream_format': expected 'audio' or 'sse'.",
+            param="stream_format",
+            code="invalid_value",
         )
+    boolean(body, "stream")
     return len(text)

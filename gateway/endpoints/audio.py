@@ -15,30 +15,60 @@ from django.http import HttpRequest
 from accounts.keycache import KeySnapshot
 from billing.pricing import speech_charge, transcription_charge
 from gateway import audio, errors, validation
-from gateway.calls import Meter, PassthroughCall, json_passthrough, metered_at
+from gateway.calls import (
+    BytesDecoder,
+    BytesEmitter,
+    FixedMeter,
+    Meter,
+    PassthroughCall,
+    metered_at,
+)
 from gateway.errors import OPENAI
-from gateway.relay import Endpoint, Metered
+from gateway.relay import Endpoint, Metered, Parse, Stream
+from gateway.upstream import Attempt
 from providers.catalogue import ModelInfo
 
 
-def _speech_plan(characters: int) -> Callable[[ModelInfo], tuple[int, Meter]]:
-    def plan(model: ModelInfo) -> tuple[int, Meter]:
-        charge = speech_charge(model.prices, characters=characters)
+class SpeechCall(PassthroughCall):
+    """Speech, charged per character. With `stream_format: "sse"` (OpenAI's
+    speech.audio.delta events) or `stream: true` (nexai's: the audio itself, relayed
+    chunk by chunk as the upstream makes it) the answer is streamed."""
+
+    def __init__(self, body: dict[str, Any], characters: int) -> None:
+        self.sse = body.get("stream_format") == "sse"
+        super().__init__(
+            model_id=body.get("model"), path="audio/speech", plan=self._plan,
+            body={k: v for k, v in body.items() if k != "stream"},
+        )  # fmt: skip
+        self.stream = self.sse or body.get("stream") is True
+        self.characters = characters
+
+    def _plan(self, model: ModelInfo) -> tuple[int, Meter]:
+        self.charge = speech_charge(model.prices, characters=self.characters)
 
         def meter(raw: bytes, content_type: str) -> Metered:
             if not raw:
                 raise ValueError("no audio")
-            return metered_at(charge, raw, content_type, units=characters)
+            return metered_at(self.charge, raw, content_type, units=self.characters)
 
-        return charge, meter
+        return self.charge, meter
 
-    return plan
+    def streamed(self, attempt: Attempt) -> Stream:
+        content_type = attempt.response.headers.get("content-type", "application/octet-stream")
+        return Stream(
+            BytesDecoder(model=str(self.model_id)),
+            BytesEmitter(sse=self.sse),
+            FixedMeter(self.charge, units=self.characters),
+            content_type=content_type,
+        )
 
 
-speech = json_passthrough(
-    "audio.speech", "audio/speech", model_type="speech", check=validation.speech_body,
-    plan=_speech_plan,
-)  # fmt: skip
+async def parse_speech(request: HttpRequest, key: KeySnapshot) -> SpeechCall:
+    body = validation.json_body(request)
+    return SpeechCall(body, validation.speech_body(body))
+
+
+speech = Endpoint("audio.speech", OPENAI, parse_speech, model_types=("speech",))
 
 
 def _transcription_plan(upload: UploadedFile) -> Callable[[ModelInfo], tuple[int, Meter]]:
@@ -68,7 +98,16 @@ def _transcription_plan(upload: UploadedFile) -> Callable[[ModelInfo], tuple[int
     return plan
 
 
-async def parse_transcription(request: HttpRequest, key: KeySnapshot) -> PassthroughCall:
+def _upload(path: str) -> Parse:
+    """Transcriptions and translations: the same multipart upload, the same price."""
+
+    async def parse(request: HttpRequest, key: KeySnapshot) -> PassthroughCall:
+        return await _parse_upload(request, path)
+
+    return parse
+
+
+async def _parse_upload(request: HttpRequest, path: str) -> PassthroughCall:
     if not (request.content_type or "").startswith("multipart/form-data"):
         raise errors.invalid(
             "The request must be multipart/form-data with the audio in 'file'.",
@@ -85,11 +124,15 @@ async def parse_transcription(request: HttpRequest, key: KeySnapshot) -> Passthr
         return {"file": (upload.name, upload.file, content_type)}
 
     return PassthroughCall(
-        model_id=form["model"][-1], path="audio/transcriptions", files=files, data=fields,
+        model_id=form["model"][-1], path=path, files=files, data=fields,
         plan=_transcription_plan(upload),
     )  # fmt: skip
 
 
 transcriptions = Endpoint(
-    "audio.transcriptions", OPENAI, parse_transcription, model_types=("transcription",)
+    "audio.transcriptions", OPENAI, _upload("audio/transcriptions"), model_types=("transcription",)
+)
+# Speech in any language to English text: a transcription model, priced the same.
+translations = Endpoint(
+    "audio.translations", OPENAI, _upload("audio/translations"), model_types=("transcription",)
 )

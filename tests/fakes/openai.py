@@ -34,6 +34,8 @@ from .base import (
 )
 from .media import audio_duration, mp3_bytes, png_bytes, wav_bytes
 
+SPEECH_CHUNK = 4096  # bytes of audio per chunk or event of a speech stream
+
 DEFAULT_MODELS = [
     "gpt-4o",
     "gpt-4o-mini",
@@ -162,6 +164,7 @@ class FakeOpenAI(FakeServer):
             ("POST", "/images/generations", self._images),
             ("POST", "/audio/speech", self._speech),
             ("POST", "/audio/transcriptions", self._transcriptions),
+            ("POST", "/audio/translations", self._transcriptions),
             ("GET", "/models", self._models),
             ("GET", "/models/(?P<mid>[^/]+)", self._model),
         ]
@@ -743,7 +746,21 @@ class FakeOpenAI(FakeServer):
             audio = bytes(2 * round(24000 * self.speech_seconds))  # raw 24 kHz 16-bit LE silence
         else:  # opus/aac/flac are stood in for by MP3 frames under their content type
             audio = mp3_bytes(self.speech_seconds)
-        return Response(200, audio, _SPEECH_TYPES[fmt])
+        # Like OpenAI, the audio is sent as it is made: chunked, or as SSE events.
+        pieces = [audio[i : i + SPEECH_CHUNK] for i in range(0, len(audio), SPEECH_CHUNK)]
+        if body.get("stream_format") != "sse":
+            return Stream([Frame(p) for p in pieces], content_type=_SPEECH_TYPES[fmt])
+        events = [
+            {"type": "speech.audio.delta", "audio": base64.b64encode(p).decode()} for p in pieces
+        ]
+        tokens = max(len(body["input"]) // 4, 1)
+        usage = {
+            "input_tokens": tokens,
+            "output_tokens": len(pieces),
+            "total_tokens": tokens + len(pieces),
+        }
+        events.append({"type": "speech.audio.done", "usage": usage})
+        return Stream([Frame(sse(event)) for event in events])
 
     def _transcriptions(
         self, req: RecordedRequest, match: re.Match[str], model: str | None = None

@@ -5,6 +5,7 @@ Each is charged by its own price rule (DESIGN.md, Money)."""
 from __future__ import annotations
 
 import base64
+import json
 import math
 import socket
 import struct
@@ -132,15 +133,53 @@ def test_speech_returns_the_audio_bytes_and_is_charged_per_character(
         assert_charged(funded, record, math.ceil(len(text) * 15_000_000 / 1_000_000))
 
 
-def test_streamed_speech_is_not_supported_yet(funded: Customer, fake_openai: FakeOpenAI) -> None:
+def test_speech_streamed_as_sse_events_is_relayed_and_charged_per_character(
+    funded: Customer, fake_openai: FakeOpenAI
+) -> None:
+    text = "A streamed sentence, read aloud as it is made."
+    with funded.client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input=text, stream_format="sse"
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [
+            json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")
+        ]
+    assert [e["type"] for e in events][-1] == "speech.audio.done"
+    audio = b"".join(base64.b64decode(e["audio"]) for e in events if "audio" in e)
+    assert audio == mp3_bytes(1.0)
+    [record] = settled(funded)
+    assert (record.endpoint, record.stream, record.units) == ("audio.speech", True, len(text))
+    assert_charged(funded, record, math.ceil(len(text) * 15_000_000 / 1_000_000))
+
+
+def test_speech_with_stream_true_relays_the_audio_chunk_by_chunk(
+    funded: Customer, fake_openai: FakeOpenAI
+) -> None:
+    text = "Raw audio, chunk by chunk."
+    chunks = []
+    with httpx.stream(
+        "POST",
+        f"{funded.client.base_url}audio/speech",
+        json={"model": "tts-1", "voice": "alloy", "input": text, "stream": True},
+        headers={"authorization": f"Bearer {funded.key.secret}"},
+    ) as response:
+        assert response.status_code == 200 and response.headers["content-type"] == "audio/mpeg"
+        chunks = list(response.iter_bytes())
+    assert b"".join(chunks) == mp3_bytes(1.0)
+    # nexai's `stream` switch is not an OpenAI parameter: the upstream never sees it.
+    assert "stream" not in fake_openai.last_request.json
+    [record] = settled(funded)
+    assert record.stream and record.units == len(text)
+    assert_charged(funded, record, math.ceil(len(text) * 15_000_000 / 1_000_000))
+
+
+def test_a_bad_stream_format_is_a_400_naming_it(funded: Customer, fake_openai: FakeOpenAI) -> None:
     response = httpx.post(
         f"{funded.client.base_url}audio/speech",
-        json={"model": "tts-1", "voice": "alloy", "input": "hi", "stream": True},
+        json={"model": "tts-1", "voice": "alloy", "input": "hi", "stream_format": "mp4"},
         headers={"authorization": f"Bearer {funded.key.secret}"},
     )
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert error["param"] == "stream" and "not supported yet" in error["message"]
+    assert response.status_code == 400 and response.json()["error"]["param"] == "stream_format"
     assert fake_openai.requests == []
 
 
@@ -164,6 +203,20 @@ def test_a_wav_is_transcribed_and_charged_on_the_reported_duration(
     assert (record.endpoint, record.units) == ("audio.transcriptions", 62)
     assert_charged(funded, record, math.ceil(62 * 6_000 / 60))  # 6,200 credits
     assert not record.estimated
+
+
+def test_a_translation_to_english_is_charged_like_a_transcription(
+    funded: Customer, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.set_reply(text="good morning")
+    result = funded.client.audio.translations.create(
+        model="whisper-1", file=("bonjour.wav", wav_bytes(4.2), "audio/wav")
+    )
+    assert result.text == "good morning"
+    assert fake_openai.last_request.path == "/v1/audio/translations"
+    [record] = settled(funded)
+    assert (record.endpoint, record.units) == ("audio.translations", 5)
+    assert_charged(funded, record, math.ceil(5 * 6_000 / 60))
 
 
 def test_without_a_reported_duration_the_wav_itself_is_measured(
