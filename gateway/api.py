@@ -102,6 +102,7 @@ def build_api(namespace: str) -> NinjaAPI:
     posts = (
         ("/chat/completions", chat.completions, ChatCompletionRequest, "chat"),
         ("/responses", responses.create, ResponsesRequest, "responses"),
+        ("/responses/compact", responses.compact, None, "responses"),
         ("/messages", messages.create, MessagesRequest, "messages"),
         ("/messages/count_tokens", messages.count_tokens, None, "messages"),
         ("/embeddings", embeddings.create, EmbeddingsRequest, "embeddings"),

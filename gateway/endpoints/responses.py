@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from django.http import HttpRequest
 
 from accounts.keycache import KeySnapshot
@@ -26,6 +27,14 @@ from providers.catalogue import ModelInfo
 from providers.translation import TranslationError, responses_request_to_chat
 
 RESPONSES = "responses"
+COMPACT = "responses/compact"
+
+
+def _to_chat(body: dict[str, Any], history: list[dict[str, Any]] | None) -> dict[str, Any]:
+    try:
+        return responses_request_to_chat(body, history=history)
+    except TranslationError as exc:
+        raise errors.invalid(exc.message, param=exc.param) from None
 
 
 def _not_found(response_id: str, *, param: str | None = None) -> GatewayError:
@@ -63,10 +72,7 @@ class ResponsesCall(ChatCall):
         await super().prepare(model)
 
     def _to_chat(self, history: list[dict[str, Any]] | None) -> dict[str, Any]:
-        try:
-            return responses_request_to_chat(self.body, history=history)
-        except TranslationError as exc:
-            raise errors.invalid(exc.message, param=exc.param) from None
+        return _to_chat(self.body, history)
 
     def _emitter(self, model: ModelInfo) -> ResponsesEmitter:
         return ResponsesEmitter(
@@ -100,6 +106,54 @@ async def parse(request: HttpRequest, key: KeySnapshot) -> ResponsesCall:
 
 
 create = Endpoint("responses", OPENAI, parse)
+
+
+class CompactEmitter(ResponsesEmitter):
+    """A compaction (Codex's `/responses/compact`) answered by a translated model: the
+    conversation's summary as the history's new items."""
+
+    def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
+        response = orjson.loads(super().complete(completion, None))
+        return orjson.dumps(
+            {
+                "id": response["id"],
+                "object": "response.compaction",
+                "created_at": response["created_at"],
+                "output": response["output"],
+                "usage": response.get("usage"),
+            }
+        )
+
+
+class CompactCall(ChatCall):
+    """Codex's history compaction: forwarded to upstreams that speak the Responses API,
+    otherwise the summary is asked of the model as a plain (unstored) response."""
+
+    async def prepare(self, model: ModelInfo) -> None:
+        body = {k: v for k, v in self.body.items() if k not in ("stream", "store")}
+        to_chat = lambda: _to_chat(body, None)  # noqa: E731
+        if speaks(model, RESPONSES):
+            self.native, self.emitter = COMPACT, NativeEmitter(OPENAI)
+            self.chat_body = metering_body(body, to_chat)
+        else:
+            self.chat_body = to_chat()
+            self.emitter = CompactEmitter(
+                response_id="resp_" + self.request_id.removeprefix("req_"),
+                model=model.public_id,
+                request_body=body,
+            )
+        await super().prepare(model)
+
+
+async def parse_compact(request: HttpRequest, key: KeySnapshot) -> CompactCall:
+    body = validation.json_body(request)
+    validation.responses_body(body)
+    if body.get("stream") is True:
+        raise validation.unsupported("stream", "Compaction answers whole; omit stream.")
+    return CompactCall(body=body, chat_body={}, emitter=NativeEmitter(OPENAI))
+
+
+compact = Endpoint("responses.compact", OPENAI, parse_compact)
 
 
 async def parse_retrieve(request: HttpRequest, key: KeySnapshot) -> Reply:

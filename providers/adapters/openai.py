@@ -175,9 +175,10 @@ class OpenAIAdapter(Adapter):
         key: UpstreamKey,
         headers: dict[str, str],
     ) -> UpstreamRequest:
-        if dialect not in RESPONSES:
+        # "responses", or one of its sub-paths ("responses/compact").
+        if dialect.split("/")[0] not in RESPONSES:
             return super().native_request(dialect, body, route=route, key=key, headers=headers)
-        return self.passthrough_request("responses", route=route, key=key, body=body)
+        return self.passthrough_request(dialect, route=route, key=key, body=body)
 
     def native_stream(self, dialect: str, *, model: str) -> ChatStreamDecoder:
         if dialect not in RESPONSES:
@@ -210,9 +211,9 @@ class AzureAdapter(OpenAIAdapter):
 
     def _url(self, route: RouteInfo, path: str) -> str:
         version = route.provider.settings.get("api_version", "2024-10-21")
-        if path == "responses":
+        if path.startswith("responses"):
             # The Responses API is not per deployment: the model field names it.
-            return f"{route.provider.base_url}/openai/responses?api-version={version}"
+            return f"{route.provider.base_url}/openai/{path}?api-version={version}"
         deployment = route.upstream_model
         return (
             f"{route.provider.base_url}/openai/deployments/{deployment}/{path.lstrip('/')}"

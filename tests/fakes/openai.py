@@ -158,6 +158,7 @@ class FakeOpenAI(FakeServer):
 
         endpoints = [
             ("POST", "/chat/completions", self._chat),
+            ("POST", "/responses/compact", self._compact),
             ("POST", "/responses", self._responses),
             ("GET", "/responses/(?P<rid>[^/]+)", self._get_response),
             ("POST", "/embeddings", self._embeddings),
@@ -512,6 +513,22 @@ class FakeOpenAI(FakeServer):
             "call_id": call_id,
             "name": name,
         }
+
+    def _compact(
+        self, req: RecordedRequest, match: re.Match[str], model: str | None = None
+    ) -> Response:
+        """Codex's history compaction: the history as one opaque compaction item."""
+        reply = self.next_reply()
+        usage = {
+            "input_tokens": reply.prompt_tokens,
+            "output_tokens": reply.output_tokens,
+            "total_tokens": reply.total_tokens,
+        }
+        item = {"type": "compaction", "id": random_id("cmp_"), "encrypted_content": "gAAAA-fake"}
+        return json_response(
+            {"id": random_id("resp_", 48), "object": "response.compaction", "output": [item],
+             "usage": usage}
+        )  # fmt: skip
 
     def _responses(
         self, req: RecordedRequest, match: re.Match[str], model: str | None = None

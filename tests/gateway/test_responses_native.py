@@ -107,3 +107,55 @@ def test_a_model_whose_routes_do_not_all_speak_responses_is_translated(
     answer = _post(gateway.base_url, customer, {"model": "compat-model", "input": "hi"})
     assert answer.status_code == 200, answer.text
     assert fake_openai.last_request.path == "/v1/chat/completions"
+
+
+COMPACT_BODY = {
+    "model": "compat-model",
+    "instructions": "Summarize the conversation so far for a new context window.",
+    "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "yo"}],
+        },
+    ],
+}
+
+
+def test_codex_compaction_on_a_translated_model_answers_the_summary_as_items(
+    gateway, customer: Customer, fake_openai: FakeOpenAI
+) -> None:
+    plain = add_provider("compat", fake_openai.base_url + "/v1", UPSTREAM_KEY)
+    add_model("compat-model", (plain, "compat-model"))
+    fake_openai.set_reply(text="The user said hi.", prompt_tokens=60, completion_tokens=6)
+    answer = httpx.post(
+        gateway.base_url + "/v1/responses/compact",
+        json=COMPACT_BODY,
+        headers={"authorization": f"Bearer {customer.key.secret}"},
+    )
+    assert answer.status_code == 200, answer.text
+    compacted = answer.json()
+    assert compacted["object"] == "response.compaction"
+    [item] = compacted["output"]
+    assert item["type"] == "message" and item["content"][0]["text"] == "The user said hi."
+    [record] = settled(customer)
+    assert (record.endpoint, record.charge) == ("responses.compact", charge_for(60, 6))
+
+
+def test_codex_compaction_is_forwarded_to_an_upstream_that_speaks_responses(
+    gateway, customer: Customer, fake_openai: FakeOpenAI, native_model: None
+) -> None:
+    fake_openai.set_reply(prompt_tokens=900, completion_tokens=40)
+    answer = httpx.post(
+        gateway.base_url + "/v1/responses/compact",
+        json={**COMPACT_BODY, "model": "gpt-5-codex"},
+        headers={"authorization": f"Bearer {customer.key.secret}"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert fake_openai.last_request.path == "/v1/responses/compact"
+    assert fake_openai.last_request.json["model"] == "gpt-5-codex-upstream"
+    # The upstream's opaque compaction item, as it came.
+    assert answer.json()["output"][0]["encrypted_content"] == "gAAAA-fake"
+    [record] = settled(customer)
+    assert record.charge == charge_for(900, 40) and not record.estimated
