@@ -18,6 +18,7 @@ from django.http import HttpResponse
 from accounts.keycache import KeySnapshot
 from accounts.models import ApiKey
 from billing.models import Wallet
+from billing.money import credits_to_usd
 from gateway import errors, writer
 from gateway.spend import Admission, Limits, store
 from nexai.db import in_thread
@@ -107,28 +108,41 @@ def _rate_headers(admission: Admission) -> dict[str, str]:
     }
 
 
+def _rate_message(admission: Admission, retry_after: str) -> str:
+    later = f"Try again in {retry_after}s."
+    if admission.outcome == "rate_key":
+        return (
+            f"Rate limit reached: this API key is limited to {admission.limit} requests per "
+            f"minute (a limit set on the key). {later}"
+        )
+    if admission.limit == settings.NEXAI_FREE_RPM < settings.NEXAI_PAID_RPM:
+        return (
+            f"Rate limit reached: the free plan allows {admission.limit} requests per minute. "
+            f"Add credits (any top-up) to move to the paid plan, which allows "
+            f"{settings.NEXAI_PAID_RPM} per minute. {later}"
+        )
+    return f"Rate limit reached: your plan allows {admission.limit} requests per minute. {later}"
+
+
 def _refusal(admission: Admission, estimate: int) -> errors.GatewayError:
     if admission.outcome in ("rate_key", "rate_plan"):
-        which = "this API key" if admission.outcome == "rate_key" else "your plan"
-        headers = {
-            **_rate_headers(admission),
-            "retry-after": str(max(admission.reset_ms // 1000, 1)),
-        }
+        retry_after = str(max(admission.reset_ms // 1000, 1))
+        headers = {**_rate_headers(admission), "retry-after": retry_after}
         return errors.GatewayError(
             429, "rate_limit_error", "rate_limit_exceeded",
-            f"Rate limit reached: {admission.limit} requests per minute for {which}. "
-            f"Try again in {headers['retry-after']}s.",
-            headers=headers,
+            _rate_message(admission, retry_after), headers=headers,
         )  # fmt: skip
     if admission.outcome == "key_limit":
         return errors.GatewayError(
             402, "insufficient_quota", "key_spend_limit_reached",
             "This API key has reached its spend limit.",
         )  # fmt: skip
+    available = max(admission.available, 0)
     return errors.GatewayError(
         402, "insufficient_quota", "insufficient_quota",
-        f"Your balance ({max(admission.available, 0)} credits available) cannot cover this "
-        f"request's estimated cost of {estimate} credits. Top up, or lower max_tokens.",
+        f"Your balance ({credits_to_usd(available)}, {available:,} credits available) cannot "
+        f"cover what this request may cost ({credits_to_usd(estimate)}, {estimate:,} credits "
+        "held while it runs). Top up, or lower max_tokens.",
     )  # fmt: skip
 
 

@@ -72,7 +72,7 @@ def test_402_when_the_balance_cannot_cover_the_request(
 ) -> None:
     broke = customer_for(gateway, credits=0)
     error = assert_error(post(broke, gateway), 402, "insufficient_quota", "insufficient_quota")
-    assert "balance" in error["message"]
+    assert "Your balance ($0.00, 0 credits available)" in error["message"]
     assert fake_openai.requests == []
 
 
@@ -134,6 +134,7 @@ def test_429_with_retry_after_and_rate_limit_headers(
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     assert refused.headers["x-ratelimit-reset-requests"].endswith("s")
+    assert "this API key is limited to 2 requests per minute" in refused.json()["error"]["message"]
 
 
 def test_the_free_plan_is_limited_to_its_rpm(
@@ -148,7 +149,12 @@ def test_the_free_plan_is_limited_to_its_rpm(
     key = make_key(user)
     free = Customer(key=key, client=None)  # type: ignore[arg-type]
     assert post(free, gateway).status_code == 200
-    assert_error(post(free, gateway), 429, "rate_limit_error", "rate_limit_exceeded")
+    refused = post(free, gateway)
+    assert_error(refused, 429, "rate_limit_error", "rate_limit_exceeded")
+    # The customer learns which limit it is and how to lift it.
+    message = refused.json()["error"]["message"]
+    assert "free plan allows 1 requests per minute" in message
+    assert f"paid plan, which allows {settings.NEXAI_PAID_RPM} per minute" in message
 
 
 def test_fallback_to_the_next_route_charges_once(
