@@ -9,7 +9,6 @@ request.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -19,6 +18,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import ApiKey, digest_secret, is_well_formed
+from nexai.clock import clock
 from nexai.db import in_thread
 
 LOCAL_TTL = 1.0  # seconds; the bound on how long a revoked key may still work
@@ -131,7 +131,7 @@ def _from_memory(secret: str | None) -> tuple[str, float, AuthResult | None]:
     if refused:
         return "", 0.0, refused
     digest = digest_secret(secret)  # type: ignore[arg-type]
-    now = time.monotonic()
+    now = clock.monotonic()
     hit = _local.get(digest)
     return digest, now, (_judge(hit[1]) if hit and hit[0] > now else None)
 

@@ -10,13 +10,13 @@ within about a second.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
 
+from nexai.clock import clock
 from nexai.db import in_thread
 from providers.models import AiModel, Provider
 from providers.prices import Prices
@@ -154,7 +154,7 @@ def reset() -> None:
 
 def _refresh() -> Catalogue:
     with _holder.lock:
-        now = time.monotonic()
+        now = clock.monotonic()
         version = cache.get(CATALOGUE_VERSION_KEY)
         current = _holder.catalogue
         unshared_and_old = (
@@ -170,13 +170,13 @@ def _refresh() -> Catalogue:
 
 def get_catalogue() -> Catalogue:
     current = _holder.catalogue
-    if current is not None and time.monotonic() - _holder.checked_at < CHECK_EVERY:
+    if current is not None and clock.monotonic() - _holder.checked_at < CHECK_EVERY:
         return current
     return _refresh()
 
 
 async def aget_catalogue() -> Catalogue:
     current = _holder.catalogue
-    if current is not None and time.monotonic() - _holder.checked_at < CHECK_EVERY:
+    if current is not None and clock.monotonic() - _holder.checked_at < CHECK_EVERY:
         return current
     return await in_thread(_refresh)()

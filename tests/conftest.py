@@ -5,6 +5,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from accounts import keycache
+from nexai.clock import clock
 from tests.factories import Personas, make_personas
 
 
@@ -40,6 +41,7 @@ def _fresh_state() -> None:
     from gateway import spend, upstream
     from providers import catalogue
 
+    clock.reset()
     cache.clear()
     keycache.clear_local()
     spend._local_store.reset()

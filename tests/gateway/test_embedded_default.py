@@ -13,6 +13,7 @@ from accounts.models import ApiKey
 from billing import balances
 from billing.services import ledger_post
 from gateway import spend
+from nexai.clock import clock
 from providers import catalogue
 from providers.models import AiModel, Provider, Route
 from tests.gateway.conftest import Customer, customer_for
@@ -34,7 +35,7 @@ def _post(customer: Customer, model: str = "gpt-4o") -> int:
 def test_a_key_revoked_by_another_process_stops_working(customer: Customer) -> None:
     assert _post(customer) == 200
     ApiKey.objects.filter(pk=customer.key.key.pk).update(status=ApiKey.Status.REVOKED)
-    keycache.clear_local()  # this process's one-second copies have expired
+    clock.advance(keycache.LOCAL_TTL + 0.001)  # this process's copies have expired
     assert _post(customer) == 403
 
 
@@ -43,9 +44,7 @@ def test_a_model_loaded_by_another_process_is_served(customer: Customer) -> None
     model = AiModel.objects.create(public_id="gpt-4o-mini", input_per_mtok=1, output_per_mtok=1)
     provider = Provider.objects.get(name="openai")
     Route.objects.create(model=model, provider=provider, upstream_model="gpt-4o-mini")
-    age = catalogue.REBUILD_EVERY_UNSHARED + 1
-    catalogue._holder.checked_at -= age
-    catalogue._holder.built_at -= age
+    clock.advance(catalogue.REBUILD_EVERY_UNSHARED + 1)
     assert _post(customer, "gpt-4o-mini") == 200
 
 
