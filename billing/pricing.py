@@ -127,23 +127,25 @@ def token_charge(
     return usage_charge(prices, usage)
 
 
-def max_input_per_mtok(prices: Prices) -> int:
+def max_input_per_mtok(
+    prices: Prices, *, cache_writes: bool = True, hour_writes: bool = True
+) -> int:
     """The highest price any input token of this model can be charged at: a bound must
     use it, since a cache write (1.25x or 2x on Anthropic) or an audio token can cost
-    more than a plain one."""
-    return max(
+    more than a plain one. `cache_writes=False` leaves out the cache-write prices (for a
+    request that asks for no cache writes); `hour_writes=False` only the 1-hour one."""
+    candidates = [
         prices.input_per_mtok,
-        *(
-            p or 0
-            for p in (
-                prices.cached_input_per_mtok,
-                prices.cache_write_per_mtok,
-                prices.cache_write_1h_per_mtok,
-                prices.audio_input_per_mtok,
-                prices.image_input_per_mtok,
-            )
-        ),
-    )
+        prices.cached_input_per_mtok or 0,
+        prices.audio_input_per_mtok or 0,
+        prices.image_input_per_mtok or 0,
+    ]
+    if cache_writes:
+        write_5m = _or(prices.cache_write_per_mtok, prices.input_per_mtok)
+        candidates.append(write_5m)
+        if hour_writes:
+            candidates.append(_or(prices.cache_write_1h_per_mtok, write_5m))
+    return max(candidates)
 
 
 def max_output_per_mtok(prices: Prices) -> int:

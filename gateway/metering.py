@@ -243,10 +243,15 @@ def _one_media_bound(kind: str, data: str | None, routes: list[tuple[str, bool, 
     )
 
 
-def _input_bound(model: ModelInfo, body: dict[str, Any], messages: int) -> int:
-    """Tokens the prompt can cost: every byte of the body's JSON except media payloads
-    (a byte-level BPE token covers at least one byte, and JSON is never shorter than
-    the text it carries), plus each medium's bound and the overheads above."""
+def _input_bound(model: ModelInfo, body: dict[str, Any], messages: int) -> tuple[int, int]:
+    """(tokens the prompt can cost, the highest price per million any of them can be
+    charged at).
+
+    Tokens: every byte of the body's JSON except media payloads (a byte-level BPE token
+    covers at least one byte, and JSON is never shorter than the text it carries), plus
+    each medium's bound and the overheads above. Price: cache writes (dearer than input
+    on Anthropic) happen only where the request marks `cache_control`, and 1-hour ones
+    only with `"ttl": "1h"`; other requests are bounded without those prices."""
     raw = orjson.dumps(body)
     tokens = len(raw) + BOUND_PER_REQUEST + BOUND_PER_MESSAGE * messages
     if body.get("tools"):
@@ -254,7 +259,9 @@ def _input_bound(model: ModelInfo, body: dict[str, Any], messages: int) -> int:
     if any(hint in raw for hint in _MEDIA_HINTS):
         media, payload = _media_tokens(body, _route_kinds(model))
         tokens += media - payload
-    return tokens
+    writes = b'"cache_control"' in raw
+    price = max_input_per_mtok(model.prices, cache_writes=writes, hour_writes=b'"1h"' in raw)
+    return tokens, price
 
 
 def _output_bound(model: ModelInfo, body: dict[str, Any], *, choices: int) -> int:
@@ -267,8 +274,9 @@ def _output_bound(model: ModelInfo, body: dict[str, Any], *, choices: int) -> in
     return cap * choices + extra
 
 
-def _bound(prices: Prices, input_tokens: int, output_tokens: int) -> Bound:
-    exact = input_tokens * max_input_per_mtok(prices) + output_tokens * max_output_per_mtok(prices)
+def _bound(prices: Prices, inputs: tuple[int, int], output_tokens: int) -> Bound:
+    input_tokens, input_price = inputs
+    exact = input_tokens * input_price + output_tokens * max_output_per_mtok(prices)
     return Bound(input_tokens, output_tokens, max(-(-exact // 1_000_000), 1))
 
 
@@ -285,8 +293,8 @@ def reservation_bound(model: ModelInfo, chat_body: dict[str, Any]) -> Bound:
     choices = n if _is_count(n) and n > 1 else 1
     messages = chat_body.get("messages")
     count = len(messages) if isinstance(messages, list) else 1
-    input_tokens = _input_bound(model, chat_body, count)
-    return _bound(model.prices, input_tokens, _output_bound(model, chat_body, choices=choices))
+    inputs = _input_bound(model, chat_body, count)
+    return _bound(model.prices, inputs, _output_bound(model, chat_body, choices=choices))
 
 
 def messages_reservation_bound(model: ModelInfo, body: dict[str, Any]) -> Bound:
@@ -299,14 +307,16 @@ def messages_reservation_bound(model: ModelInfo, body: dict[str, Any]) -> Bound:
     request."""
     messages = body.get("messages")
     count = (len(messages) if isinstance(messages, list) else 1) + 1  # + the system prompt
-    input_tokens = _input_bound(model, body, count)
-    return _bound(model.prices, input_tokens, _output_bound(model, body, choices=1))
+    inputs = _input_bound(model, body, count)
+    return _bound(model.prices, inputs, _output_bound(model, body, choices=1))
 
 
 def raw_body_bound(model: ModelInfo, raw: bytes, *, max_output: int | None) -> Bound:
     """The simplest bound for a body that is not parsed: every byte of it."""
     output = max_output or model.max_output_tokens or DEFAULT_MAX_OUTPUT
-    return _bound(model.prices, len(raw) + BOUND_PER_REQUEST + BOUND_TOOLS, output)
+    # Unparsed, the body may ask for cache writes of either lifetime.
+    inputs = (len(raw) + BOUND_PER_REQUEST + BOUND_TOOLS, max_input_per_mtok(model.prices))
+    return _bound(model.prices, inputs, output)
 
 
 # =============================================================================

@@ -132,15 +132,15 @@ def real_prompt_tokens(body: dict[str, Any]) -> int:
     return total
 
 
-def worst_charge(prices: Prices, input_tokens: int, output_tokens: int) -> int:
-    """The most the upstream could make us charge: every prompt token written to a
-    1-hour cache (the dearest input), every output token generated."""
-    return max(
-        usage_charge(prices, Usage(input_tokens, output_tokens)),
-        usage_charge(
-            prices, Usage(input_tokens, output_tokens, cache_write_1h_tokens=input_tokens)
-        ),
-    )
+def worst_charge(prices: Prices, input_tokens: int, output_tokens: int, *, writes: bool) -> int:
+    """The most the upstream could make us charge: every output token generated, and
+    every prompt token at the plain input price, or (when the request marks
+    cache_control) written to a 1-hour cache, the dearest input there is."""
+    plain = usage_charge(prices, Usage(input_tokens, output_tokens))
+    if not writes:
+        return plain
+    hour = Usage(input_tokens, output_tokens, cache_write_1h_tokens=input_tokens)
+    return max(plain, usage_charge(prices, hour))
 
 
 def chat(*contents: Any, max_tokens: int = 256, **extra: Any) -> dict[str, Any]:
@@ -160,13 +160,17 @@ def chat(*contents: Any, max_tokens: int = 256, **extra: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("prices", [CLAUDE, GPT], ids=["claude-prices", "gpt-prices"])
 def test_the_bound_covers_the_real_charge_of_any_text(text: str, prices: Prices) -> None:
     body = chat(text, max_tokens=300)
-    body["messages"].insert(0, {"role": "system", "content": text[:500]})
+    writes = prices is CLAUDE  # Claude Code marks its system prompt for the 1-hour cache
+    system: dict[str, Any] = {"type": "text", "text": text[:500]}
+    if writes:
+        system["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
+    body["messages"].insert(0, {"role": "system", "content": [system]})
     m = model(prices, ("openai", "gpt-4o"), ("anthropic", "claude"), ("gemini", "gemini"))
     bound = metering.reservation_bound(m, body)
     real = real_prompt_tokens(body)
     assert bound.input_tokens >= real
     assert bound.output_tokens == 300
-    assert bound.credits >= worst_charge(prices, real, 300)
+    assert bound.credits >= worst_charge(prices, real, 300, writes=writes)
 
 
 def test_the_old_characters_over_four_estimate_undercounted_what_the_bound_covers() -> None:
@@ -204,7 +208,7 @@ def test_the_bound_covers_tool_schemas_and_tool_calls() -> None:
     real = real_prompt_tokens(body)
     # Anthropic adds a hidden system prompt of up to 530 tokens when tools are present.
     assert bound.input_tokens >= real + 530
-    assert bound.credits >= worst_charge(CLAUDE, real + 530, 256)
+    assert bound.credits >= worst_charge(CLAUDE, real + 530, 256, writes=False)
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:
@@ -312,10 +316,25 @@ def test_output_is_the_cap_times_n_or_the_models_maximum() -> None:
 
 def test_the_bound_prices_input_at_the_dearest_rate_that_could_apply() -> None:
     """A prompt written to Anthropic's 1-hour cache costs twice the input price: the
-    bound must not be taken at the plain input price."""
-    body = chat("x" * 10_000, max_tokens=1)
-    bound = metering.reservation_bound(model(CLAUDE, ("anthropic", "claude")), body)
-    assert bound.credits == -(-(bound.input_tokens * 6_000_000 + 15_000_000) // 1_000_000)
+    bound must not be taken at the plain input price when the request asks for it."""
+    claude = model(CLAUDE, ("anthropic", "claude"))
+
+    def marked(cache_control: dict[str, Any] | None) -> dict[str, Any]:
+        part: dict[str, Any] = {"type": "text", "text": "x" * 10_000}
+        if cache_control:
+            part["cache_control"] = cache_control
+        return chat([part], max_tokens=1)
+
+    def credits_at(bound: metering.Bound, input_price: int) -> int:
+        return -(-(bound.input_tokens * input_price + 15_000_000) // 1_000_000)
+
+    hour = metering.reservation_bound(claude, marked({"type": "ephemeral", "ttl": "1h"}))
+    five = metering.reservation_bound(claude, marked({"type": "ephemeral"}))
+    none = metering.reservation_bound(claude, marked(None))
+    assert hour.credits == credits_at(hour, 6_000_000)
+    assert five.credits == credits_at(five, 3_750_000)
+    # Without cache_control nothing is written: the plain input price bounds it.
+    assert none.credits == credits_at(none, 3_000_000)
 
 
 def test_a_native_messages_body_is_bounded_without_its_image_bytes() -> None:
@@ -354,7 +373,7 @@ def test_a_native_messages_body_is_bounded_without_its_image_bytes() -> None:
     assert bound.input_tokens >= text + -(-1568 * 1000 // 750)
     assert bound.input_tokens < 10_000  # the image's base64 (~8 KB) is not counted as text
     assert bound.output_tokens == 2048  # thinking is inside max_tokens
-    assert bound.credits >= worst_charge(CLAUDE, text + 2_091, 2048)
+    assert bound.credits >= worst_charge(CLAUDE, text + 2_091, 2048, writes=True)
 
 
 def test_a_raw_body_bound_counts_every_byte() -> None:
