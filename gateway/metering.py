@@ -20,7 +20,7 @@ from billing.pricing import (
     usage_breakdown,
 )
 from gateway import media_bounds
-from providers.catalogue import ModelInfo
+from providers.catalogue import ModelInfo, RouteInfo
 from providers.prices import Prices
 from providers.translation.usage import Usage
 
@@ -378,6 +378,23 @@ def output_cap_raised(model: ModelInfo, body: dict[str, Any]) -> dict[str, Any]:
     floor = upstream_min_output_tokens(model)
     low = {f: floor for f in _OUTPUT_FIELDS if _is_count(body.get(f)) and body[f] < floor}
     return {**body, **low} if low else body
+
+
+def output_cap_for_route(
+    model: ModelInfo, route: RouteInfo, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The chat body to send on `route`, with the output cap the bound assumed: a cap
+    below the upstreams' floor raised to it, and a body without one given the model's
+    max_output_tokens (else DEFAULT_MAX_OUTPUT), so the upstream cannot generate more
+    than was reserved. OpenAI itself takes `max_completion_tokens` (its reasoning models
+    refuse `max_tokens`); other upstreams `max_tokens`."""
+    body = output_cap_raised(model, body)
+    if any(_is_count(body.get(f)) for f in _OUTPUT_FIELDS):
+        return body
+    kind = route.provider.kind
+    official = kind == "azure" or (kind == "openai" and "api.openai.com" in route.provider.base_url)
+    field_name = "max_completion_tokens" if official else "max_tokens"
+    return {**body, field_name: model.max_output_tokens or DEFAULT_MAX_OUTPUT}
 
 
 # =============================================================================

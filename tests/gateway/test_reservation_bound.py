@@ -437,6 +437,29 @@ def test_a_one_token_probe_is_raised_to_the_upstreams_minimum(
     assert metering.reservation_bound(m, probe).output_tokens == floor
 
 
+def test_the_upstream_is_sent_the_cap_the_bound_assumed() -> None:
+    no_cap = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    openai = model(GPT, ("openai", "gpt-4.1"), max_output=32_768)
+    sent = metering.output_cap_for_route(openai, openai.routes[0], no_cap)
+    assert (
+        sent["max_completion_tokens"]
+        == 32_768
+        == metering.reservation_bound(openai, no_cap).output_tokens
+    )
+    other = model(
+        GPT, ("openai", "deepseek-chat"), max_output=None, base_url="https://api.deepseek.com"
+    )
+    sent = metering.output_cap_for_route(other, other.routes[0], no_cap)
+    assert (
+        sent["max_tokens"]
+        == metering.DEFAULT_MAX_OUTPUT
+        == metering.reservation_bound(other, no_cap).output_tokens
+    )
+    capped = chat("hi", max_tokens=5)
+    assert metering.output_cap_for_route(openai, openai.routes[0], capped) is capped
+    assert "max_tokens" not in no_cap
+
+
 # -- what a small balance can run at once -------------------------------------------
 
 
