@@ -131,7 +131,10 @@ BOUND_TOOLS = 1_024
 # maximum comes near it); within it, a model's own maximum applies when it has one.
 OUTPUT_CEILING = 1_000_000
 
-_MEDIA_HINTS = (b'"image', b";base64,", b'"input_audio"', b'"document"', b'"file"')
+# Every medium sits in a typed part: "image_url", "input_image", "input_audio",
+# "input_file", "image", "document", "file" (orjson writes no spaces). Few searches:
+# each costs a pass over the body.
+_MEDIA_HINTS = (b'"type":"i', b'"type":"d', b'"type":"fi')
 _OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 
@@ -176,27 +179,27 @@ def _media_tokens(node: Any, routes: list[tuple[str, bool, bool]]) -> tuple[int,
         if found is None:
             stack.extend(v for v in item.values() if isinstance(v, dict | list))
             continue
-        kind, data, detail = found
+        kind, data = found
         payload += len(data) if data else 0
         tokens += _one_media_bound(kind, data, routes)
-        del detail  # every detail level is bounded by the highest
     return tokens, payload
 
 
-def _media_of(part: dict[str, Any]) -> tuple[str, str | None, Any] | None:
-    """(media kind, base64 data or None, detail) when `part` is an image, audio or
-    document part of a chat or Messages body."""
+def _media_of(part: dict[str, Any]) -> tuple[str, str | None] | None:
+    """(media kind, base64 data or None) when `part` is an image, audio or document
+    part of a chat, Responses or Messages body. Every image detail level is bounded by
+    the highest."""
     kind = part.get("type")
-    if kind == "image_url":
+    if kind in ("image_url", "input_image"):
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
         return _from_url(url, "image")
     if kind == "input_audio":
         audio = part.get("input_audio") or {}
         data = audio.get("data") if isinstance(audio, dict) else None
-        return ("audio", data if isinstance(data, str) else None, None)
-    if kind == "file":
-        file = part.get("file") or {}
+        return ("audio", data if isinstance(data, str) else None)
+    if kind in ("file", "input_file"):
+        file = part.get("file") if kind == "file" else part
         return _from_url(file.get("file_data") if isinstance(file, dict) else None, "pdf")
     if kind in ("image", "document"):
         source = part.get("source")
@@ -205,16 +208,16 @@ def _media_of(part: dict[str, Any]) -> tuple[str, str | None, Any] | None:
         media = "image" if kind == "image" else "pdf"
         if source.get("type") == "base64" and isinstance(source.get("data"), str):
             mime = str(source.get("media_type") or "")
-            return (_kind_of_mime(mime, media), source["data"], None)
-        return (media, None, None)
+            return (_kind_of_mime(mime, media), source["data"])
+        return (media, None)
     return None
 
 
-def _from_url(url: Any, default: str) -> tuple[str, str | None, Any]:
+def _from_url(url: Any, default: str) -> tuple[str, str | None]:
     if isinstance(url, str) and url.startswith("data:"):
         header, _, data = url[5:].partition(",")
-        return (_kind_of_mime(header.partition(";")[0].lower(), default), data, None)
-    return (default, None, None)
+        return (_kind_of_mime(header.partition(";")[0].lower(), default), data)
+    return (default, None)
 
 
 def _kind_of_mime(mime: str, default: str) -> str:
@@ -260,7 +263,8 @@ def _input_bound(model: ModelInfo, body: dict[str, Any], messages: int) -> tuple
         media, payload = _media_tokens(body, _route_kinds(model))
         tokens += media - payload
     writes = b'"cache_control"' in raw
-    price = max_input_per_mtok(model.prices, cache_writes=writes, hour_writes=b'"1h"' in raw)
+    hour = writes and b'"1h"' in raw
+    price = max_input_per_mtok(model.prices, cache_writes=writes, hour_writes=hour)
     return tokens, price
 
 
