@@ -9,10 +9,10 @@ import base64
 import json
 import os
 import struct
+import warnings
 from pathlib import Path
 from typing import Any
 
-import bpe_openai
 import pytest
 
 from billing.pricing import usage_charge
@@ -23,7 +23,12 @@ from providers.prices import Prices
 from providers.translation import Usage
 from tests.fakes.media import png_bytes, wav_bytes
 
-ENCODINGS = [bpe_openai.get_encoding("o200k_base"), bpe_openai.get_encoding("cl100k_base")]
+with warnings.catch_warnings():
+    # The package reads its bundled vocabularies through a deprecated importlib call.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import bpe_openai
+
+    ENCODINGS = [bpe_openai.get_encoding("o200k_base"), bpe_openai.get_encoding("cl100k_base")]
 
 CLAUDE = Prices(
     input_per_mtok=3_000_000,
