@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from billing.money import micro_credits_to_usd
 from providers.prices import Prices
 from providers.translation.usage import Usage
 
 __all__ = [
     "ChargeLine",
     "Prices",
+    "breakdown_rows",
     "charge_from_lines",
     "image_charge",
     "image_price",
@@ -110,6 +112,23 @@ def _split(
 
 def charge_from_lines(lines: list[ChargeLine]) -> int:
     return _ceil_div(sum(line.micro_credits for line in lines), MTOK)
+
+
+def breakdown_rows(charge_lines: list[list[str | int]]) -> list[dict[str, str | int]]:
+    """A usage record's `charge_lines` as a customer reads them: each component, its
+    tokens, its price per million and its exact cost in US dollars."""
+    rows: list[dict[str, str | int]] = []
+    for component, tokens, per_mtok in charge_lines:
+        line = ChargeLine(str(component), int(tokens), int(per_mtok))
+        rows.append(
+            {
+                "component": line.component,
+                "tokens": line.tokens,
+                "per_mtok": line.per_mtok,
+                "usd": micro_credits_to_usd(line.micro_credits),
+            }
+        )
+    return rows
 
 
 def usage_charge(prices: Prices, usage: Usage) -> int:

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from billing.money import micro_credits_to_usd
 from billing.pricing import (
     ChargeLine,
+    breakdown_rows,
     charge_from_lines,
     max_input_per_mtok,
     token_charge,
@@ -147,3 +149,26 @@ def test_the_highest_input_price_includes_cache_writes_and_audio() -> None:
     assert max_input_per_mtok(SONNET) == 6_000_000
     assert max_input_per_mtok(Prices(input_per_mtok=5, audio_input_per_mtok=40)) == 40
     assert max_input_per_mtok(Prices(input_per_mtok=5)) == 5
+
+
+def test_a_customer_reads_each_line_of_a_charge_in_exact_dollars() -> None:
+    usage = Usage.from_anthropic(dict(FIXTURES)["anthropic_cache_read_write"]["usage"])
+    lines = [line.as_list() for line in usage_breakdown(SONNET, usage)]
+    rows = breakdown_rows(lines)
+    assert [(r["component"], r["tokens"], r["usd"]) for r in rows] == [
+        ("input", 21, "$0.000063"),
+        ("cache_read", 188_086, "$0.0564258"),
+        ("cache_write_5m", 1_000, "$0.00375"),
+        ("cache_write_1h", 2_000, "$0.012"),
+        ("output", 393, "$0.005895"),
+    ]
+    # The lines add up to US$0.0781338; the charge rounds that up once: 78,134 credits.
+    assert usage_charge(SONNET, usage) == 78_134
+
+
+@pytest.mark.parametrize(
+    ("micro", "text"),
+    [(0, "$0.00"), (1, "$0.000000000001"), (10**12, "$1.00"), (-5 * 10**10, "-$0.05")],
+)
+def test_micro_credits_are_shown_exactly(micro: int, text: str) -> None:
+    assert micro_credits_to_usd(micro) == text
