@@ -135,9 +135,13 @@ class Usage:
         # still prompt tokens the caller pays for, so they count as input here.
         usage = usage or {}
         cache_read = _int(usage.get("cache_read_input_tokens"))
-        cache_write = _int(usage.get("cache_creation_input_tokens"))
         split = _sub(usage, "cache_creation")
-        write_1h = min(_int(split.get("ephemeral_1h_input_tokens")), cache_write)
+        write_1h = _int(split.get("ephemeral_1h_input_tokens"))
+        # The total, or the split's sum where a proxy sends only the split.
+        cache_write = max(
+            _int(usage.get("cache_creation_input_tokens")),
+            _int(split.get("ephemeral_5m_input_tokens")) + write_1h,
+        )
         return cls(
             input_tokens=_int(usage.get("input_tokens")) + cache_read + cache_write,
             output_tokens=_int(usage.get("output_tokens")),

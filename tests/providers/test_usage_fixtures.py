@@ -153,3 +153,14 @@ def test_openai_total_without_reasoning_apart_is_not_double_counted() -> None:
         }
     )
     assert (usage.output_tokens, usage.reasoning_tokens) == (100, 90)
+
+
+def test_an_anthropic_split_without_its_total_still_counts_every_write() -> None:
+    usage = Usage.from_anthropic(
+        {
+            "input_tokens": 5,
+            "output_tokens": 1,
+            "cache_creation": {"ephemeral_5m_input_tokens": 30, "ephemeral_1h_input_tokens": 70},
+        }
+    )
+    assert usage == Usage(105, 1, cache_write_tokens=30, cache_write_1h_tokens=70)
