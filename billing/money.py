@@ -5,6 +5,8 @@ from __future__ import annotations
 
 CREDITS_PER_USD = 1_000_000
 CREDITS_PER_CENT = 10_000
+# A token component's exact cost is tokens * credits-per-million: millionths of a credit.
+MICRO_CREDITS_PER_USD = CREDITS_PER_USD * 1_000_000
 
 
 def credits_to_usd(credits: int, *, places: int | None = None) -> str:
@@ -35,3 +37,13 @@ def credits_to_usd_brief(credits: int) -> str:
     digits = str(abs(credits))
     kept = digits[:3] + "0" * (len(digits) - 3) if len(digits) > 3 else digits
     return sign + credits_to_usd(int(kept))
+
+
+def micro_credits_to_usd(micro_credits: int) -> str:
+    """ "$0.0564258" for 56,425,800,000 millionths of a credit: the exact cost of one line
+    of a charge (tokens times a price per million), before the charge rounds its total
+    up to whole credits. At least two decimals, as many more as it needs."""
+    sign = "-" if micro_credits < 0 else ""
+    dollars, fraction = divmod(abs(int(micro_credits)), MICRO_CREDITS_PER_USD)
+    digits = f"{fraction:012d}".rstrip("0").ljust(2, "0")
+    return f"{sign}${dollars:,}.{digits}"

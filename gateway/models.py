@@ -25,6 +25,18 @@ class UsageRecord(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cached_input_tokens = models.PositiveIntegerField(default=0)
+    # The parts of input_tokens and output_tokens priced apart (billing.pricing), kept so
+    # that a charge can be re-derived and shown component by component.
+    cache_write_tokens = models.PositiveIntegerField(default=0, help_text="5-minute cache writes")
+    cache_write_1h_tokens = models.PositiveIntegerField(default=0, help_text="1-hour cache writes")
+    reasoning_tokens = models.PositiveIntegerField(default=0, help_text="inside output_tokens")
+    audio_input_tokens = models.PositiveIntegerField(default=0)
+    audio_output_tokens = models.PositiveIntegerField(default=0)
+    image_input_tokens = models.PositiveIntegerField(default=0)
+    image_output_tokens = models.PositiveIntegerField(default=0)
+    # [[component, tokens, credits per 1M tokens], ...] as charged: the charge is
+    # ceil(sum(tokens * price) / 1,000,000) whatever the prices are today.
+    charge_lines = models.JSONField(default=list, blank=True)
     # Non-token units: images, characters of speech, seconds of audio.
     units = models.PositiveIntegerField(default=0)
     charge = models.BigIntegerField(default=0, help_text="credits")

@@ -16,13 +16,14 @@ import yaml
 from django.db import transaction
 
 from providers.models import AiModel, Provider, ProviderKey, Route
+from providers.prices import OPTIONAL_TOKEN_PRICES
 
 _LINE = "__line__"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _PRICE_FIELDS = (
     "input_per_mtok",
     "output_per_mtok",
-    "cached_input_per_mtok",
+    *OPTIONAL_TOKEN_PRICES,
     "per_mchar",
     "per_minute",
 )

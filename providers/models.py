@@ -91,6 +91,24 @@ class AiModel(models.Model):
     cached_input_per_mtok = models.BigIntegerField(
         null=True, blank=True, help_text=_("credits per 1M cached input tokens")
     )
+    cache_write_per_mtok = models.BigIntegerField(
+        null=True, blank=True, help_text=_("credits per 1M tokens written to a 5-minute cache")
+    )
+    cache_write_1h_per_mtok = models.BigIntegerField(
+        null=True, blank=True, help_text=_("credits per 1M tokens written to a 1-hour cache")
+    )
+    audio_input_per_mtok = models.BigIntegerField(
+        null=True, blank=True, help_text=_("credits per 1M audio input tokens")
+    )
+    audio_output_per_mtok = models.BigIntegerField(
+        null=True, blank=True, help_text=_("credits per 1M audio output tokens")
+    )
+    image_input_per_mtok = models.BigIntegerField(
+        null=True, blank=True, help_text=_("credits per 1M image input tokens")
+    )
+    image_output_per_mtok = models.BigIntegerField(
+        null=True, blank=True, help_text=_("credits per 1M image output tokens")
+    )
     per_image = models.JSONField(
         null=True, blank=True, help_text=_("credits per image, or a map size -> credits")
     )

@@ -436,12 +436,8 @@ class AnthropicStreamToChat(chat.ChunkStream):
             isinstance(delta_usage.get(key), int)
             for key in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
         ):
-            seen = Usage.from_anthropic(delta_usage)
-            self.usage = replace(
-                self.usage,
-                input_tokens=max(self.usage.input_tokens, seen.input_tokens),
-                cached_input_tokens=max(self.usage.cached_input_tokens, seen.cached_input_tokens),
-            )
+            seen = Usage.from_anthropic({**delta_usage, "output_tokens": 0})
+            self.usage = self.usage.merged(seen)
 
 
 # =============================================================================

@@ -88,7 +88,7 @@ def test_sse_parser_round_trips_the_writers_and_flushes_an_unterminated_frame() 
                     "cache_creation_input_tokens": 6,
                 }
             ),
-            Usage(66, 4, 50),
+            Usage(66, 4, 50, cache_write_tokens=6),
             id="anthropic-cache-counts-as-input",
         ),
         pytest.param(
