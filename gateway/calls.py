@@ -18,8 +18,7 @@ import orjson
 from django.http import HttpRequest
 
 from accounts.keycache import KeySnapshot
-from billing.pricing import token_charge
-from gateway import metering, validation
+from gateway import errors, metering, validation
 from gateway.dialects import ChatEmitter, Emitter
 from gateway.errors import OPENAI, GatewayError
 from gateway.relay import Call, Endpoint, Metered, Stream
@@ -32,31 +31,10 @@ from providers.translation.sse import sse_data
 from providers.translation.usage import Usage
 
 
-def reservation(model: ModelInfo, body: dict[str, Any]) -> tuple[int, int]:
-    """(estimated input tokens, credits to reserve): the prompt as counted, plus the
-    most output the request allows."""
-    input_tokens = metering.chat_input_tokens(body)
-    max_output = metering.requested_max_output(body, model.max_output_tokens)
-    n = body.get("n") if isinstance(body.get("n"), int) else 1
-    estimate = token_charge(model.prices, input_tokens=input_tokens, output_tokens=max_output * n)
-    return input_tokens, max(estimate, 1)
-
-
 def usage_values(model: ModelInfo, usage: Usage, *, estimated: bool) -> dict[str, Any]:
-    """The usage record's values for token usage, with its charge in credits."""
-    charge = token_charge(
-        model.prices,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cached_input_tokens=usage.cached_input_tokens,
-    )
-    return {
-        "charge": charge,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cached_input_tokens": usage.cached_input_tokens,
-        "estimated": estimated,
-    }
+    """The usage record's values for token usage: every component, the lines charged,
+    and the charge in credits (billing.pricing)."""
+    return metering.charge_values(model.prices, usage, estimated=estimated)
 
 
 class ChatMeter:
@@ -133,14 +111,33 @@ class ChatCall(Call):
 
     async def prepare(self, model: ModelInfo) -> None:
         self.model = model
-        self.input_estimate, self.reserve = reservation(model, self.chat_body)
+        try:
+            metering.output_cap_check(model, self.body)
+        except metering.OutputCapError as exc:
+            raise self.invalid(exc.param, exc.message) from None
+        # The estimate stands in for the upstream's usage when it reports none; the
+        # reservation is an upper bound of the charge, so that concurrent requests
+        # can never together overdraw the wallet.
+        self.input_estimate = metering.chat_input_tokens(self.chat_body)
+        self.reserve = self.bound(model).credits
+
+    def bound(self, model: ModelInfo) -> metering.Bound:
+        if self.native:
+            cap = next((self.body[f] for f in metering.OUTPUT_FIELDS if f in self.body), None)
+            return metering.raw_body_bound(model, orjson.dumps(self.body), max_output=cap)
+        return metering.reservation_bound(model, self.chat_body)
+
+    def invalid(self, param: str, message: str) -> GatewayError:
+        return errors.invalid(message, param=param)
 
     def build(self, adapter: Adapter, route: RouteInfo, key: UpstreamKey) -> UpstreamRequest:
         if self.native:
             return adapter.native_request(
                 self.native, self.body, route=route, key=key, headers=self.headers
             )
-        return adapter.chat_request(self.chat_body, route=route, key=key, stream=self.stream)
+        # The output cap the reservation assumed, so the upstream cannot exceed it.
+        body = metering.output_cap_for_route(self.model, route, self.chat_body)
+        return adapter.chat_request(body, route=route, key=key, stream=self.stream)
 
     def decoder(self, attempt: Attempt) -> ChatStreamDecoder:
         if self.native:

@@ -135,7 +135,7 @@ OUTPUT_CEILING = 1_000_000
 # "input_file", "image", "document", "file" (orjson writes no spaces). Few searches:
 # each costs a pass over the body.
 _MEDIA_HINTS = (b'"type":"i', b'"type":"d', b'"type":"fi')
-_OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +269,7 @@ def _input_bound(model: ModelInfo, body: dict[str, Any], messages: int) -> tuple
 
 
 def _output_bound(model: ModelInfo, body: dict[str, Any], *, choices: int) -> int:
-    caps = [body[f] for f in _OUTPUT_FIELDS if _is_count(body.get(f)) and body[f] > 0]
+    caps = [body[f] for f in OUTPUT_FIELDS if _is_count(body.get(f)) and body[f] > 0]
     cap = max(caps) if caps else (model.max_output_tokens or DEFAULT_MAX_OUTPUT)
     cap = max(cap, upstream_min_output_tokens(model))
     # A predicted output's rejected tokens are billed as output too (OpenAI).
@@ -343,7 +343,7 @@ def output_cap_check(model: ModelInfo, body: dict[str, Any]) -> None:
     is not a positive whole number, or exceeds the model's maximum output (its
     max_output_tokens, else its context window, else OUTPUT_CEILING)."""
     limit = model.max_output_tokens or model.context_window or OUTPUT_CEILING
-    for field_name in _OUTPUT_FIELDS:
+    for field_name in OUTPUT_FIELDS:
         value = body.get(field_name)
         if value is None:
             continue
@@ -380,7 +380,7 @@ def output_cap_raised(model: ModelInfo, body: dict[str, Any]) -> dict[str, Any]:
     """`body` with any output cap below the upstreams' minimum raised to it (a copy when
     something changes). The bound already counts the raised cap."""
     floor = upstream_min_output_tokens(model)
-    low = {f: floor for f in _OUTPUT_FIELDS if _is_count(body.get(f)) and body[f] < floor}
+    low = {f: floor for f in OUTPUT_FIELDS if _is_count(body.get(f)) and body[f] < floor}
     return {**body, **low} if low else body
 
 
@@ -393,7 +393,7 @@ def output_cap_for_route(
     than was reserved. OpenAI itself takes `max_completion_tokens` (its reasoning models
     refuse `max_tokens`); other upstreams `max_tokens`."""
     body = output_cap_raised(model, body)
-    if any(_is_count(body.get(f)) for f in _OUTPUT_FIELDS):
+    if any(_is_count(body.get(f)) for f in OUTPUT_FIELDS):
         return body
     kind = route.provider.kind
     official = kind == "azure" or (kind == "openai" and "api.openai.com" in route.provider.base_url)

@@ -76,17 +76,6 @@ class Catalogue:
         return self.models.get(model_id)
 
 
-def _prices(model: AiModel) -> Prices:
-    return Prices(
-        input_per_mtok=model.input_per_mtok,
-        output_per_mtok=model.output_per_mtok,
-        cached_input_per_mtok=model.cached_input_per_mtok,
-        per_image=model.per_image,
-        per_mchar=model.per_mchar,
-        per_minute=model.per_minute,
-    )
-
-
 def catalogue_build(version: object = None) -> Catalogue:
     """Read the enabled catalogue from the database (three queries)."""
     providers: dict[int, ProviderInfo] = {}
@@ -123,7 +112,7 @@ def catalogue_build(version: object = None) -> Catalogue:
             context_window=model.context_window,
             max_output_tokens=model.max_output_tokens,
             created=int(model.created_at.timestamp()),
-            prices=_prices(model),
+            prices=Prices.of(model),
             routes=routes,
         )
     return Catalogue(models=models, version=version)

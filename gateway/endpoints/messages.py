@@ -48,6 +48,14 @@ class MessagesCall(ChatCall):
             self.emitter = AnthropicEmitter(model=model.public_id)
         await super().prepare(model)
 
+    def bound(self, model: ModelInfo) -> metering.Bound:
+        if self.native:
+            return metering.messages_reservation_bound(model, self.body)
+        return super().bound(model)
+
+    def invalid(self, param: str, message: str) -> GatewayError:
+        return validation.messages_invalid(param, message)
+
 
 async def parse(request: HttpRequest, key: KeySnapshot) -> MessagesCall:
     body = validation.json_body(request)

@@ -20,7 +20,8 @@ from django.db.models import Sum
 
 from billing.models import LedgerEntry
 from billing.services import wallet_for
-from gateway import writer
+from gateway import metering, writer
+from providers.catalogue import get_catalogue
 from providers.models import AiModel
 from tests.factories import make_key, make_user
 from tests.fakes.openai import FakeOpenAI
@@ -62,9 +63,34 @@ def test_forty_concurrent_requests_cannot_overdraw_a_wallet_that_covers_ten(
     assert (
         usage.count() == statuses.count(200) == len(set(usage.values_list("reference", flat=True)))
     )
-    assert wallet.balance >= -cost
+    assert wallet.balance >= 0
     assert wallet.balance == entries.aggregate(s=Sum("amount"))["s"]
     assert wallet.balance == 10 * cost + 300 - cost * statuses.count(200)
+
+
+def test_sixty_calls_costing_their_whole_bound_on_two_processes_never_overdraw(
+    two_gateways: list[str], openai_catalogue: AiModel, fake_openai: FakeOpenAI
+) -> None:
+    """Each call's real usage is the most its reservation allows: the wallet, which
+    covers about ten of them, never goes below zero, whichever process serves them."""
+    body = {"model": "gpt-4o", "messages": HELLO, "max_tokens": 100}
+    bound = metering.reservation_bound(get_catalogue().get("gpt-4o"), body)
+    fake_openai.set_reply(
+        text="ok", prompt_tokens=bound.input_tokens, completion_tokens=bound.output_tokens
+    )
+    user = make_user(credits=10 * bound.credits + bound.credits // 2)
+    secret = make_key(user).secret
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(lambda url: _post(url, secret), two_gateways * 30))
+    writer.flush()
+    wallet = wallet_for(user=user)
+    assert set(statuses) <= {200, 402} and 1 <= statuses.count(200) <= 10
+    assert wallet.balance >= 0
+    assert (
+        wallet.balance == LedgerEntry.objects.filter(wallet=wallet).aggregate(s=Sum("amount"))["s"]
+    )
+    usage = LedgerEntry.objects.filter(wallet=wallet, kind="usage").aggregate(s=Sum("amount"))["s"]
+    assert -usage == bound.credits * statuses.count(200)
 
 
 def _free_port() -> int:

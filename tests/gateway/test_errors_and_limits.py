@@ -347,3 +347,20 @@ def test_an_unknown_messages_path_answers_in_the_anthropic_shape(gateway: AsgiSe
     answer = httpx.post(gateway.base_url + "/v1/messages/nope", json={})
     assert answer.status_code == 404
     assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "not_found_error"
+
+
+def test_max_tokens_beyond_the_models_maximum_is_a_400_naming_it(
+    customer: Customer, gateway: AsgiServer, fake_openai: FakeOpenAI
+) -> None:
+    AiModel.objects.filter(public_id="gpt-4o").update(max_output_tokens=16_384)
+    catalogue_changed()
+    answer = httpx.post(
+        gateway.base_url + "/v1/chat/completions",
+        json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+              "max_tokens": 10**12},
+        headers={"authorization": f"Bearer {customer.key.secret}"},
+    )  # fmt: skip
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["param"] == "max_tokens" and "at most 16384 output tokens" in error["message"]
+    assert fake_openai.requests == [] and settled(customer) == []
