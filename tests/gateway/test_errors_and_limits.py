@@ -16,6 +16,7 @@ from gateway import writer
 from gateway.models import UsageRecord
 from gateway.validation import MAX_JSON_BODY
 from providers.models import AiModel
+from providers.services import catalogue_changed
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway.conftest import (
     UPSTREAM_KEY,
