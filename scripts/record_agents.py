@@ -726,6 +726,18 @@ def record(agents_dir: Path, out: Path, only: list[str]) -> int:
             (home / ".codex").mkdir(parents=True)
             workdir.mkdir()
             env = agent_env(home, base_url, variant)
+            if variant.openai_base_url:
+                # The built-in provider reads no key from the environment: log in with it.
+                login = [str(binary), "login", "--with-api-key"]
+                subprocess.run(
+                    login,
+                    input=RECORD_KEY,
+                    text=True,
+                    env=env,
+                    check=True,
+                    timeout=60,
+                    capture_output=True,
+                )
             for name in variant.scenarios:
                 scenario = scenarios[name]
                 recorder.plan = scenario.plan
