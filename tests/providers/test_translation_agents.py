@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from openai import omit
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
@@ -237,7 +238,7 @@ def test_a_streamed_freeform_call_ends_with_its_whole_input() -> None:
     events += stream.feed(chunks.tool_start_chunk(1, "call_e", "exec_command", '{"cmd":"ls"}'))
     events += stream.feed(chunks.finish_chunk("tool_calls"))
     events += stream.finish()
-    state = ResponseStreamState(input_tools=[], text_format=None)
+    state = ResponseStreamState(input_tools=omit, text_format=omit)
     for event in events:
         state.handle_event(STREAM_EVENT.validate_python(event))
     kinds = [event["type"] for event in events]
