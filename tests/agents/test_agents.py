@@ -58,16 +58,31 @@ def clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run_codex(agents: Agents, stack: Stack, model: str, prompt: str, tmp: Path) -> str:
+# Codex's built-in OpenAI provider pointed at the gateway; the key goes in with
+# `codex login --with-api-key`.
+CODEX_BUILTIN_CONFIG = """\
+model = "{model}"
+openai_base_url = "{base_url}/v1"
+"""
+
+
+def run_codex(
+    agents: Agents, stack: Stack, model: str, prompt: str, tmp: Path, *, builtin: bool = False
+) -> str:
     home, work = tmp / "home", tmp / "work"
     (home / ".codex").mkdir(parents=True)
     work.mkdir()
-    config = CODEX_CONFIG.format(model=model, base_url=stack.gateway.base_url)
+    template = CODEX_BUILTIN_CONFIG if builtin else CODEX_CONFIG
+    config = template.format(model=model, base_url=stack.gateway.base_url)
     (home / ".codex" / "config.toml").write_text(config)
     env = clean_env(home) | {
         "CODEX_HOME": str(home / ".codex"),
         "NEXAI_API_KEY": stack.customer.key.secret,
     }
+    if builtin:
+        login = [str(agents.codex), "login", "--with-api-key"]
+        subprocess.run(login, input=stack.customer.key.secret, text=True, env=env, check=True,
+                       capture_output=True, timeout=AGENT_TIMEOUT)  # fmt: skip
     last = tmp / "last-message.txt"
     command = [str(agents.codex), "exec", "--skip-git-repo-check", "-o", str(last), prompt]
     result = subprocess.run(
@@ -155,6 +170,18 @@ def test_codex_tool_round_trip(agents: Agents, stack: Stack, model: str, tmp_pat
     assert ANSWER in answer
     assert_round_trip(fake)
     assert_charged_exactly(stack, 2)
+
+
+def test_codex_with_its_builtin_provider_first_turn(
+    agents: Agents, stack: Stack, tmp_path: Path
+) -> None:
+    """`openai_base_url` and `codex login --with-api-key`: Codex first asks for a
+    Responses WebSocket (test_gateway_replay checks the quick 426), then uses HTTP."""
+    script(stack.openai, tool=None)
+    answer = run_codex(agents, stack, "gpt-4o", "Say hello.", tmp_path, builtin=True)
+    assert ANSWER in answer
+    assert len(model_calls(stack.openai)) == 1
+    assert_charged_exactly(stack, 1)
 
 
 @pytest.mark.parametrize("model", MODELS)
