@@ -172,3 +172,16 @@ def test_reachability_probes_answer_200(scripted: Stack, path: str) -> None:
     claude-code-*__01-head-api-hello.json); other clients probe / and /v1."""
     response = httpx.head(scripted.gateway.base_url + path)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_claude_code_conversation_can_be_counted(scripted: Stack, model: str) -> None:
+    """Claude Code counts a conversation's tokens (/context, auto-compaction) with the
+    body of its turns, less the settings count_tokens does not take. Never charged."""
+    captured = record("claude-code-2.1.332__long-conversation__04-post-v1-messages.json")
+    count = {k: v for k, v in captured["body"].items() if k in ("messages", "system", "tools")}
+    counting = {**captured, "path": "/v1/messages/count_tokens", "body": count}
+    response = replay(scripted, counting, model=model)
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["input_tokens"] > 0
+    assert [r.charge for r in settled(scripted.customer)] in ([], [0])
