@@ -14,7 +14,7 @@ agent's shell tool and the scenario wants more tool calls, it asks for one (Code
 back; otherwise it answers with text.
 
     .venv/bin/python scripts/record_agents.py --agents-dir ~/.cache/nexai/agents \
-        --out tests/conformance/
+        --out tests/conformance/requests
 
 The agents are installed with `make agents` (npm, outside the repository).
 """
