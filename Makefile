@@ -53,3 +53,14 @@ periodic: install
 # docs/screenshots/ (a throwaway SQLite database; Chromium driven by Playwright).
 screenshots: install chromium
 	$(BIN)/python scripts/screenshots.py
+
+# The real coding agents (Codex CLI, Claude Code) that tests/agents drives, from npm at
+# the versions pinned in tests/agents/package.json, outside the repository.
+AGENTS_DIR ?= $(HOME)/.cache/nexai/agents
+.PHONY: agents
+agents:
+	@mkdir -p $(AGENTS_DIR)
+	@cmp -s tests/agents/package.json $(AGENTS_DIR)/package.json && test -x $(AGENTS_DIR)/node_modules/.bin/codex || { \
+		echo "installing the coding agents into $(AGENTS_DIR)"; \
+		cp tests/agents/package.json $(AGENTS_DIR)/package.json && \
+		npm install --prefix $(AGENTS_DIR) --no-audit --no-fund --loglevel=error; }

@@ -6,13 +6,34 @@ Anthropic -> chat serves /v1/messages callers on any other upstream.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from dataclasses import replace
 from typing import Any
 
 from . import chat
 from .errors import TranslationError
 from .media import is_http_url, make_data_url, parse_data_url
+from .notes import TranslationNotes
 from .usage import Usage
+
+# Anthropic refuses a request with more cache_control breakpoints than this.
+MAX_CACHE_BREAKPOINTS = 4
+
+# OpenAI refuses a `user` longer than this; Claude Code's metadata.user_id is a JSON
+# object of about 150 characters.
+_MAX_USER_LENGTH = 64
+
+# Assistant blocks that record what a server tool did at Anthropic: only Anthropic can
+# read them back, and their tools are dropped for other upstreams too.
+_SERVER_BLOCKS = frozenset(
+    {
+        "server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
+        "code_execution_tool_result", "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result", "tool_search_tool_result",
+        "mcp_tool_use", "mcp_tool_result", "container_upload",
+    }
+)  # fmt: skip
 
 ANTHROPIC_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
@@ -78,7 +99,46 @@ def chat_request_to_anthropic(
     tool_choice = _chat_tool_choice_to_anthropic(body)
     if tool_choice is not None:
         out["tool_choice"] = tool_choice
-    return out
+    return limit_cache_breakpoints(out)
+
+
+def limit_cache_breakpoints(
+    body: dict[str, Any], *, limit: int = MAX_CACHE_BREAKPOINTS
+) -> dict[str, Any]:
+    """A Messages request body with at most `limit` cache_control breakpoints.
+
+    Anthropic answers 400 beyond four. The last ones are kept: a breakpoint caches
+    everything before it, so the latest covers the most. The body is returned as it
+    is when within the limit (the common case), else as a changed copy.
+    """
+    blocks = _cached_blocks(body)
+    if len(blocks) <= limit:
+        return body
+    body = copy.deepcopy(body)
+    for block in _cached_blocks(body)[: len(blocks) - limit]:
+        del block["cache_control"]
+    return body
+
+
+def _cached_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Blocks carrying cache_control, in Anthropic's prompt order: tools, system, messages."""
+    found: list[dict[str, Any]] = []
+
+    def visit(blocks: Any) -> None:
+        for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, dict):
+                continue
+            if block.get("cache_control"):
+                found.append(block)
+            if block.get("type") == "tool_result":
+                visit(block.get("content"))
+
+    visit(body.get("tools"))
+    visit(body.get("system"))
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            visit(message.get("content"))
+    return found
 
 
 def _max_tokens(body: dict[str, Any], default: int) -> int:
@@ -445,8 +505,18 @@ class AnthropicStreamToChat(chat.ChunkStream):
 # =============================================================================
 
 
-def anthropic_request_to_chat(body: dict[str, Any]) -> dict[str, Any]:
-    """An Anthropic Messages request body as a chat completions request body."""
+def anthropic_request_to_chat(
+    body: dict[str, Any], *, notes: TranslationNotes | None = None
+) -> dict[str, Any]:
+    """An Anthropic Messages request body as a chat completions request body.
+
+    A `system` message inside `messages` (Claude Code sends one after the first user
+    turn) stays a system message in place. Server tools (web_search_..., bash_...,
+    code_execution_...) are dropped and recorded in `notes`, unless `tool_choice`
+    names one (TranslationError naming tool_choice); the blocks that record their runs
+    are dropped too. Thinking blocks, cache_control, betas and Anthropic-only settings
+    (thinking, context_management, output_config) have no chat form and are left out.
+    """
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise TranslationError(
@@ -472,11 +542,21 @@ def anthropic_request_to_chat(body: dict[str, Any]) -> dict[str, Any]:
         out["stream_options"] = {"include_usage": True}
     user_id = (body.get("metadata") or {}).get("user_id")
     if user_id:
-        out["user"] = str(user_id)
+        out["user"] = _chat_user(str(user_id))
+    dropped: set[str] = set()
     if body.get("tools"):
-        out["tools"] = _anthropic_tools_to_chat(body["tools"])
-    _anthropic_tool_choice_to_chat(body.get("tool_choice"), out)
+        tools = _anthropic_tools_to_chat(body["tools"], notes=notes, dropped=dropped)
+        if tools:
+            out["tools"] = tools
+    _anthropic_tool_choice_to_chat(body.get("tool_choice"), out, dropped=dropped)
     return out
+
+
+def _chat_user(user_id: str) -> str:
+    if len(user_id) <= _MAX_USER_LENGTH:
+        return user_id
+    # Stable per user, so the upstream's abuse tracking still sees one user.
+    return hashlib.sha256(user_id.encode()).hexdigest()
 
 
 def _anthropic_system_to_chat(system: Any) -> list[dict[str, Any]]:
@@ -492,11 +572,15 @@ def _anthropic_system_to_chat(system: Any) -> list[dict[str, Any]]:
 def _anthropic_message_to_chat(message: Any, *, param: str) -> list[dict[str, Any]]:
     message = chat.expect_dict(message, param=param)
     role, content = message.get("role"), message.get("content")
-    if role not in ("user", "assistant"):
+    if role not in ("user", "assistant", "system"):
         raise TranslationError(f"Unsupported message role {role!r}.", param=f"{param}.role")
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     blocks = chat.expect_list(content, param=f"{param}.content")
+    if role == "system":
+        # Chat allows system messages anywhere: it stays where the caller put it.
+        text = chat.text_of_parts(blocks, param=f"{param}.content", sep="\n\n")
+        return [{"role": "system", "content": text}] if text else []
     if role == "assistant":
         return [_anthropic_assistant_to_chat(blocks, param=f"{param}.content")]
     return _anthropic_user_to_chat(blocks, param=f"{param}.content")
@@ -514,8 +598,8 @@ def _anthropic_assistant_to_chat(blocks: list[Any], *, param: str) -> dict[str, 
             tool_calls.append(
                 chat.tool_call(block["id"], block["name"], chat.dump_arguments(block.get("input")))
             )
-        elif kind in ("thinking", "redacted_thinking"):
-            continue  # only the model that wrote them could read them back
+        elif kind in ("thinking", "redacted_thinking") or kind in _SERVER_BLOCKS:
+            continue  # only the model (or the API) that wrote them could read them back
         else:
             raise TranslationError(
                 f"Content block type {kind!r} is not supported by this model.",
@@ -551,6 +635,8 @@ def _anthropic_block_to_part(block: dict[str, Any], *, param: str) -> dict[str, 
         return {"type": "text", "text": block.get("text") or ""}
     if kind == "image":
         return {"type": "image_url", "image_url": {"url": _source_url(block, param=param)}}
+    if kind == "document" and (block.get("source") or {}).get("type") == "text":
+        return {"type": "text", "text": str(block["source"].get("data") or "")}
     if kind == "document":
         url = _source_url(block, param=param)
         if not url.startswith("data:application/pdf;"):
@@ -598,15 +684,20 @@ def _anthropic_tool_result_to_chat(
     return {"role": "tool", "tool_call_id": tool_use_id, "content": "\n".join(texts)}, images
 
 
-def _anthropic_tools_to_chat(tools: Any) -> list[dict[str, Any]]:
+def _anthropic_tools_to_chat(
+    tools: Any, *, notes: TranslationNotes | None, dropped: set[str]
+) -> list[dict[str, Any]]:
     out = []
     for i, tool in enumerate(chat.expect_list(tools, param="tools")):
         tool = chat.expect_dict(tool, param=f"tools[{i}]")
         kind = tool.get("type") or "custom"
-        if kind != "custom":  # server tools (web_search_..., bash_...) run at Anthropic
-            raise TranslationError(
-                f"Tool type {kind!r} is not supported by this model.", param=f"tools[{i}].type"
-            )
+        if kind != "custom":
+            # Server tools (web_search_..., bash_..., code_execution_...) run at
+            # Anthropic; other upstreams have nothing to run them with.
+            if notes is not None:
+                notes.drop_tool(param=f"tools[{i}]", kind=str(kind), name=tool.get("name"))
+            dropped.add(str(tool.get("name") or kind))
+            continue
         if not tool.get("name"):
             raise TranslationError("A tool needs a name.", param=f"tools[{i}].name")
         function: dict[str, Any] = {
@@ -619,21 +710,33 @@ def _anthropic_tools_to_chat(tools: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _anthropic_tool_choice_to_chat(choice: Any, out: dict[str, Any]) -> None:
+def _anthropic_tool_choice_to_chat(choice: Any, out: dict[str, Any], *, dropped: set[str]) -> None:
     if not choice:
         return
     kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind not in ("auto", "any", "none", "tool") or (kind == "tool" and not choice.get("name")):
+        raise TranslationError("Unsupported tool_choice.", param="tool_choice")
+    if kind == "tool" and choice.get("name") in dropped:
+        raise TranslationError(
+            f"tool_choice forces the server tool {choice['name']!r}, which this model cannot run.",
+            param="tool_choice",
+        )
+    if not out.get("tools"):
+        if kind in ("any", "tool"):
+            raise TranslationError(
+                "tool_choice requires a tool, but none of the tools can run on this model.",
+                param="tool_choice",
+            )
+        return  # upstreams refuse tool_choice without tools
     if kind == "auto":
         out["tool_choice"] = "auto"
     elif kind == "any":
         out["tool_choice"] = "required"
     elif kind == "none":
         out["tool_choice"] = "none"
-    elif kind == "tool" and choice.get("name"):
-        out["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
     else:
-        raise TranslationError("Unsupported tool_choice.", param="tool_choice")
-    if choice.get("disable_parallel_tool_use") and out.get("tools"):
+        out["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+    if choice.get("disable_parallel_tool_use"):
         out["parallel_tool_calls"] = False
 
 

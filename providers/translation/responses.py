@@ -13,10 +13,28 @@ from typing import Any
 from . import chat
 from .errors import TranslationError
 from .media import parse_data_url
+from .notes import TranslationNotes
 from .usage import Usage
 
 # chat finish_reason -> Responses incomplete_details.reason, when the answer is cut short.
 _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+# A freeform (`custom`) tool travels in chat as a function with this one string argument.
+FREEFORM_ARGUMENT = "input"
+
+# Items that record what a built-in tool did inside OpenAI (or a compaction only OpenAI
+# can read): no other upstream can use them, and their tools are dropped too.
+# (item_reference is not one: it names content the gateway would need and cannot find.)
+_SERVER_ITEMS = frozenset(
+    {
+        "web_search_call", "file_search_call", "image_generation_call",
+        "code_interpreter_call", "computer_call", "computer_call_output",
+        "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
+        "apply_patch_call", "apply_patch_call_output", "mcp_call", "mcp_list_tools",
+        "mcp_approval_request", "mcp_approval_response", "tool_search_call",
+        "tool_search_output", "compaction",
+    }
+)  # fmt: skip
 
 
 # =============================================================================
@@ -25,13 +43,23 @@ _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content
 
 
 def responses_request_to_chat(
-    body: dict[str, Any], *, history: list[dict[str, Any]] | None = None
+    body: dict[str, Any],
+    *,
+    history: list[dict[str, Any]] | None = None,
+    notes: TranslationNotes | None = None,
 ) -> dict[str, Any]:
     """A Responses request body as a chat completions request body.
 
     `history` is the chat messages stored for `previous_response_id`; the new
     request's `instructions` go first, as the Responses API does not carry a
     previous response's instructions over.
+
+    Tools: `namespace` tools are flattened into their function tools (names kept),
+    `custom` (freeform) tools become functions of one string argument
+    (FREEFORM_ARGUMENT) and come back as `custom_tool_call` items, and built-in tools
+    (web_search, image_generation, local_shell...) are dropped and recorded in `notes`,
+    unless `tool_choice` forces one (TranslationError naming tool_choice). Reasoning
+    items are dropped: only the model that wrote them can read them.
     """
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
@@ -46,7 +74,7 @@ def responses_request_to_chat(
     out: dict[str, Any] = {"model": body.get("model"), "messages": messages}
     if body.get("max_output_tokens") is not None:
         out["max_tokens"] = body["max_output_tokens"]
-    for key in ("temperature", "top_p", "user", "parallel_tool_calls"):
+    for key in ("temperature", "top_p", "user"):
         if body.get(key) is not None:
             out[key] = body[key]
     if body.get("stream"):
@@ -54,10 +82,15 @@ def responses_request_to_chat(
         # The closing response.completed carries usage, which chat streams only
         # send when asked.
         out["stream_options"] = {"include_usage": True}
-    if body.get("tools"):
-        out["tools"] = _tools_to_chat(body["tools"])
-    if body.get("tool_choice") is not None:
-        out["tool_choice"] = _tool_choice_to_chat(body["tool_choice"])
+    tools = _tools_to_chat(body["tools"], notes=notes) if body.get("tools") else []
+    if tools:
+        out["tools"] = tools
+        # Upstreams refuse parallel_tool_calls without tools; Codex always sends it.
+        if body.get("parallel_tool_calls") is not None:
+            out["parallel_tool_calls"] = body["parallel_tool_calls"]
+    tool_choice = _tool_choice_to_chat(body.get("tool_choice"), has_tools=bool(tools))
+    if tool_choice is not None:
+        out["tool_choice"] = tool_choice
     response_format = _text_format_to_chat(body.get("text"))
     if response_format is not None:
         out["response_format"] = response_format
@@ -85,10 +118,12 @@ def _items_to_chat(items: list[Any], *, param: str) -> list[dict[str, Any]]:
             messages.append(_message_item_to_chat(item, param=item_param))
         elif kind == "function_call":
             _append_tool_call(messages, item, param=item_param)
-        elif kind == "function_call_output":
+        elif kind == "custom_tool_call":
+            _append_tool_call(messages, _custom_call_as_function(item), param=item_param)
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             messages.extend(_function_output_to_chat(item, param=item_param))
-        elif kind == "reasoning":
-            continue  # encrypted or summarised reasoning only its own model can use
+        elif kind == "reasoning" or kind in _SERVER_ITEMS:
+            continue  # encrypted reasoning only its own model can use; built-in tool runs
         else:
             raise TranslationError(
                 f"Input item type {kind!r} is not supported.", param=f"{item_param}.type"
@@ -166,6 +201,12 @@ def _append_tool_call(messages: list[dict[str, Any]], item: dict[str, Any], *, p
         messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
 
 
+def _custom_call_as_function(item: dict[str, Any]) -> dict[str, Any]:
+    text = item.get("input")
+    arguments = {FREEFORM_ARGUMENT: text if isinstance(text, str) else ""}
+    return {**item, "arguments": chat.dump_arguments(arguments)}
+
+
 def _function_output_to_chat(item: dict[str, Any], *, param: str) -> list[dict[str, Any]]:
     if not item.get("call_id"):
         raise TranslationError("function_call_output needs call_id.", param=f"{param}.call_id")
@@ -185,35 +226,104 @@ def _function_output_to_chat(item: dict[str, Any], *, param: str) -> list[dict[s
     return messages
 
 
-def _tools_to_chat(tools: Any) -> list[dict[str, Any]]:
+def _tools_to_chat(tools: Any, *, notes: TranslationNotes | None) -> list[dict[str, Any]]:
     out = []
     for i, tool in enumerate(chat.expect_list(tools, param="tools")):
-        tool = chat.expect_dict(tool, param=f"tools[{i}]")
-        if tool.get("type") != "function":
-            # Built-in tools (web_search, file_search, code_interpreter, ...) run
-            # inside OpenAI; the gateway has nothing to run them with.
-            raise TranslationError(
-                f"Tool type {tool.get('type')!r} is not supported; only function tools are.",
-                param=f"tools[{i}].type",
-            )
-        if not tool.get("name"):
-            raise TranslationError("A function tool needs a name.", param=f"tools[{i}].name")
-        function: dict[str, Any] = {
-            "name": tool["name"],
-            "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
-        }
-        if tool.get("description"):
-            function["description"] = tool["description"]
-        if tool.get("strict") is not None:
-            function["strict"] = tool["strict"]
-        out.append({"type": "function", "function": function})
+        param = f"tools[{i}]"
+        tool = chat.expect_dict(tool, param=param)
+        if tool.get("type") == "namespace":
+            # A group of tools under one name (Codex's multi_agent_v1): its tools are
+            # offered as they are, so the model's calls name them directly.
+            inner = chat.expect_list(tool.get("tools"), param=f"{param}.tools")
+            for j, member in enumerate(inner):
+                out.extend(_tool_to_chat(member, param=f"{param}.tools[{j}]", notes=notes))
+        else:
+            out.extend(_tool_to_chat(tool, param=param, notes=notes))
     return out
 
 
-def _tool_choice_to_chat(choice: Any) -> Any:
+def _tool_to_chat(tool: Any, *, param: str, notes: TranslationNotes | None) -> list[dict[str, Any]]:
+    tool = chat.expect_dict(tool, param=param)
+    kind = tool.get("type")
+    if kind not in ("function", "custom"):
+        # Built-in tools (web_search, file_search, local_shell, ...) run inside
+        # OpenAI; the gateway has nothing to run them with, so they are left out.
+        if notes is not None:
+            notes.drop_tool(param=param, kind=str(kind), name=tool.get("name"))
+        return []
+    if not tool.get("name"):
+        raise TranslationError(f"A {kind} tool needs a name.", param=f"{param}.name")
+    if kind == "custom":
+        return [{"type": "function", "function": _custom_function(tool)}]
+    function: dict[str, Any] = {
+        "name": tool["name"],
+        "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
+    }
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    if tool.get("strict") is not None:
+        function["strict"] = tool["strict"]
+    return [{"type": "function", "function": function}]
+
+
+def _custom_function(tool: dict[str, Any]) -> dict[str, Any]:
+    """A freeform tool as a function taking its raw text in one string argument. The
+    grammar, when there is one, is given to the model in the argument's description."""
+    about = "The raw input for this tool, as its description says (not JSON)."
+    fmt = tool.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar" and fmt.get("definition"):
+        about += f" It must follow this {fmt.get('syntax') or ''} grammar:\n{fmt['definition']}"
+    function: dict[str, Any] = {
+        "name": tool["name"],
+        "parameters": {
+            "type": "object",
+            "properties": {FREEFORM_ARGUMENT: {"type": "string", "description": about}},
+            "required": [FREEFORM_ARGUMENT],
+            "additionalProperties": False,
+        },
+    }
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    return function
+
+
+def custom_tool_names(request_body: dict[str, Any]) -> frozenset[str]:
+    """The names of the request's freeform tools, whose calls go back as custom_tool_call."""
+    names = set()
+    for tool in request_body.get("tools") or []:
+        if not isinstance(tool, dict):
+            continue
+        members = tool.get("tools") if tool.get("type") == "namespace" else [tool]
+        for member in members if isinstance(members, list) else []:
+            if isinstance(member, dict) and member.get("type") == "custom" and member.get("name"):
+                names.add(member["name"])
+    return frozenset(names)
+
+
+def _tool_choice_to_chat(choice: Any, *, has_tools: bool) -> Any:
+    if choice is None:
+        return None
+    if isinstance(choice, dict) and choice.get("type") not in (None, "function", "custom"):
+        kind = choice["type"]
+        if kind == "allowed_tools":
+            # Chat's own allowed_tools is OpenAI-only; its mode is what every upstream knows.
+            choice = "required" if choice.get("mode") == "required" else "auto"
+        else:
+            raise TranslationError(
+                f"tool_choice forces the built-in tool {kind!r}, which this model cannot run.",
+                param="tool_choice",
+            )
+    if not has_tools:
+        # Every tool was a built-in one and is gone: nothing left to choose from.
+        if choice == "required" or isinstance(choice, dict):
+            raise TranslationError(
+                "tool_choice requires a tool, but none of the tools can run on this model.",
+                param="tool_choice",
+            )
+        return None
     if choice in ("auto", "none", "required"):
         return choice
-    if isinstance(choice, dict) and choice.get("type") == "function" and choice.get("name"):
+    if isinstance(choice, dict) and choice.get("name"):
         return {"type": "function", "function": {"name": choice["name"]}}
     raise TranslationError("Unsupported tool_choice.", param="tool_choice")
 
@@ -271,6 +381,27 @@ def _function_call_item(
         "name": name,
         "arguments": arguments,
     }
+
+
+def _custom_call_item(
+    item_id: str, call_id: str, name: str, text: str, status: str
+) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "custom_tool_call",
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "input": text,
+    }
+
+
+def freeform_input(arguments: str) -> str:
+    """The raw text of a freeform tool call made as a function call: its one string
+    argument, or the arguments as they are when the model wrote something else."""
+    parsed = chat.lenient_arguments(arguments)
+    value = parsed.get(FREEFORM_ARGUMENT)
+    return value if isinstance(value, str) else arguments
 
 
 def _echo_tools(request_body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -358,17 +489,19 @@ def chat_response_to_responses(
         text = chat.text_of_parts(text, param="content", allowed=frozenset({"text", "refusal"}))
     if text:
         output.append(_message_item(_item_id("msg", suffix, 0), text, status))
+    custom = custom_tool_names(request_body)
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        output.append(
-            _function_call_item(
-                _item_id("fc", suffix, len(output)),
-                call.get("id") or chat.new_id("call_"),
-                function.get("name") or "",
-                function.get("arguments") or "",
-                "completed",
+        name, arguments = function.get("name") or "", function.get("arguments") or ""
+        call_id = call.get("id") or chat.new_id("call_")
+        if name in custom:
+            item_id = _item_id("ctc", suffix, len(output))
+            output.append(
+                _custom_call_item(item_id, call_id, name, freeform_input(arguments), "completed")
             )
-        )
+        else:
+            item_id = _item_id("fc", suffix, len(output))
+            output.append(_function_call_item(item_id, call_id, name, arguments, "completed"))
     created = resp.get("created")
     return build_response(
         response_id=response_id,
@@ -418,13 +551,14 @@ class ChatStreamToResponses:
         self._sequence = 0
         self._started = False
         self._output: list[dict[str, Any]] = []  # closed items, final form
-        # ("text", output index) or ("tool", chat tool index, output index), or None.
+        # ("text", output index) or ("tool" | "custom", chat tool index, output index).
         self._open: tuple[Any, ...] | None = None
         self._text: list[str] = []
         self._arguments: list[str] = []
         self._call: tuple[str, str] = ("", "")  # (call_id, name) of the open tool call
         self._tools = chat.PendingToolCalls()
         self._suffix = _suffix(response_id)
+        self._custom = custom_tool_names(request_body)
 
     # -- public ------------------------------------------------------------------
 
@@ -549,13 +683,13 @@ class ChatStreamToResponses:
 
     def _item_id(self) -> str:
         assert self._open is not None
-        prefix = "msg" if self._open[0] == "text" else "fc"
+        prefix = {"text": "msg", "tool": "fc", "custom": "ctc"}[self._open[0]]
         return _item_id(prefix, self._suffix, self._open[-1])
 
     def _tool_fragment(self, call: dict[str, Any]) -> list[dict[str, Any]]:
         tool_index = call.get("index", 0)
         fragment = (call.get("function") or {}).get("arguments") or ""
-        if self._open is not None and self._open[:2] == ("tool", tool_index):
+        if self._open is not None and self._open[0] != "text" and self._open[1] == tool_index:
             return self._arguments_delta(fragment) if fragment else []
         # output_item.added must carry the call's name, so the call waits for it.
         ready = self._tools.add(call)
@@ -565,10 +699,14 @@ class ChatStreamToResponses:
         pending = self._tools.pop(tool_index)
         out = self._close()
         index = len(self._output)
-        self._open = ("tool", tool_index, index)
+        kind = "custom" if pending["name"] in self._custom else "tool"
+        self._open = (kind, tool_index, index)
         self._call = (pending["id"] or chat.new_id("call_"), pending["name"])
         self._arguments = []
-        item = _function_call_item(self._item_id(), *self._call, "", "in_progress")
+        if kind == "custom":
+            item = _custom_call_item(self._item_id(), *self._call, "", "in_progress")
+        else:
+            item = _function_call_item(self._item_id(), *self._call, "", "in_progress")
         out.append(self._event("response.output_item.added", output_index=index, item=item))
         if pending["arguments"]:
             out.extend(self._arguments_delta(pending["arguments"]))
@@ -576,6 +714,9 @@ class ChatStreamToResponses:
 
     def _arguments_delta(self, fragment: str) -> list[dict[str, Any]]:
         self._arguments.append(fragment)
+        if self._open is not None and self._open[0] == "custom":
+            # The input is a string inside the JSON arguments: it is sent whole at the end.
+            return []
         return [
             self._event(
                 "response.function_call_arguments.delta",
@@ -594,7 +735,12 @@ class ChatStreamToResponses:
     def _close(self) -> list[dict[str, Any]]:
         if self._open is None:
             return []
-        out = self._close_text() if self._open[0] == "text" else self._close_tool()
+        if self._open[0] == "text":
+            out = self._close_text()
+        elif self._open[0] == "custom":
+            out = self._close_custom()
+        else:
+            out = self._close_tool()
         self._open = None
         return out
 
@@ -636,6 +782,17 @@ class ChatStreamToResponses:
             ),
             self._event("response.output_item.done", output_index=index, item=item),
         ]
+
+    def _close_custom(self) -> list[dict[str, Any]]:
+        item_id, index = self._item_id(), self._open[-1]  # type: ignore[index]
+        text = freeform_input("".join(self._arguments))
+        item = _custom_call_item(item_id, *self._call, text, "completed")
+        self._output.append(item)
+        ids = {"item_id": item_id, "output_index": index}
+        out = [self._event("response.custom_tool_call_input.delta", **ids, delta=text)]
+        out.append(self._event("response.custom_tool_call_input.done", **ids, input=text))
+        out.append(self._event("response.output_item.done", output_index=index, item=item))
+        return out
 
 
 # =============================================================================

@@ -194,7 +194,15 @@ def test_another_customers_response_is_not_found(
             },
             "input[0].content[1].image_url",
         ),
-        ({"model": "gpt-4o", "input": "hi", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        (
+            {
+                "model": "gpt-4o",
+                "input": "hi",
+                "tools": [{"type": "web_search"}],
+                "tool_choice": {"type": "web_search"},
+            },
+            "tool_choice",
+        ),
         ({"model": "gpt-4o", "input": "hi", "max_output_tokens": -1}, "max_output_tokens"),
         ({"model": "gpt-4o", "input": "hi", "temperature": 9}, "temperature"),
     ],

@@ -795,9 +795,12 @@ def test_anthropic_tool_results_with_images_and_thinking() -> None:
         ),
         pytest.param(messages_body(max_tokens=0), "max_tokens", id="zero-max-tokens"),
         pytest.param(
-            messages_body(tools=[{"type": "web_search_20250305", "name": "web_search"}]),
-            "tools[0].type",
-            id="server-tool",
+            messages_body(
+                tools=[{"type": "web_search_20250305", "name": "web_search"}],
+                tool_choice={"type": "tool", "name": "web_search"},
+            ),
+            "tool_choice",
+            id="forced-server-tool",
         ),
         pytest.param(
             messages_body(
@@ -820,7 +823,7 @@ def test_anthropic_tool_results_with_images_and_thinking() -> None:
             id="bad-base64-image",
         ),
         pytest.param(
-            messages_body(messages=[{"role": "system", "content": "x"}]),
+            messages_body(messages=[{"role": "tool", "content": "x"}]),
             "messages[0].role",
             id="bad-role",
         ),
