@@ -117,6 +117,8 @@ def build_api(namespace: str) -> NinjaAPI:
     api.get("/models", tags=["models"])(view(catalog.models))
     api.get("/models/{path:model_id}", tags=["models"])(_model)
     api.get("/balance", tags=["billing"])(view(catalog.balance))
+    # Codex CLI asks for a Responses WebSocket first; 426 sends it to HTTP at once.
+    api.get("/responses", tags=["responses"], include_in_schema=False)(view(catalog.upgrade))
     api.get("/responses/{response_id}", tags=["responses"])(_retrieve_response)
     api.delete("/responses/{response_id}", tags=["responses"])(_delete_response)
     return api

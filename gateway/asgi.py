@@ -98,3 +98,35 @@ def by_path(gateway_app: Any, site_app: Any) -> Any:
         await target(scope, receive, send)
 
     return app
+
+
+UPGRADE_REQUIRED = (
+    b'{"error":{"message":"The /v1 API speaks HTTP: send POST requests (streams are '
+    b'server-sent events). WebSocket mode is not available.","type":"invalid_request_error",'
+    b'"param":null,"code":"websocket_not_supported"}}'
+)
+
+
+def websockets_by_path(site_app: Any) -> Any:
+    """WebSocket handshakes: the dashboard's go to channels; the gateway answers /v1
+    handshakes (Codex CLI asks for a Responses WebSocket first) with 426, which makes
+    clients fall back to HTTP at once."""
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if not is_gateway_path(scope.get("path", "")):
+            await site_app(scope, receive, send)
+            return
+        await receive()  # websocket.connect
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 426,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": UPGRADE_REQUIRED})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+    return app

@@ -26,7 +26,7 @@ from gateway.upstream import Attempt
 from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
-from providers.translation import TranslationError
+from providers.translation import WARNING_HEADER, TranslationError, TranslationNotes
 from providers.translation.sse import sse_data
 from providers.translation.usage import Usage
 
@@ -108,6 +108,13 @@ class ChatCall(Call):
         self.emitter = emitter
         self.headers = headers or {}
         self.input_estimate = 0
+        # What the translation left out (built-in tools the upstream cannot run).
+        self.notes = TranslationNotes()
+
+    def noted(self) -> None:
+        """Tells the client, in a header, what the translation dropped."""
+        if warning := self.notes.warning():
+            self.headers_out = {WARNING_HEADER: warning}
 
     async def prepare(self, model: ModelInfo) -> None:
         self.model = model
@@ -115,11 +122,15 @@ class ChatCall(Call):
             metering.output_cap_check(model, self.body)
         except metering.OutputCapError as exc:
             raise self.invalid(exc.param, exc.message) from None
+        # A cap above the model's maximum is lowered to it, forwarded or translated.
+        self.body = metering.output_cap_clamped(model, self.body)
+        self.chat_body = metering.output_cap_clamped(model, self.chat_body)
         # The estimate stands in for the upstream's usage when it reports none; the
         # reservation is an upper bound of the charge, so that concurrent requests
         # can never together overdraw the wallet.
         self.input_estimate = metering.chat_input_tokens(self.chat_body)
         self.reserve = self.bound(model).credits
+        self.noted()
 
     def bound(self, model: ModelInfo) -> metering.Bound:
         if self.native:

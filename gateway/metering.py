@@ -340,22 +340,37 @@ class OutputCapError(ValueError):
 
 def output_cap_check(model: ModelInfo, body: dict[str, Any]) -> None:
     """Raise OutputCapError when max_tokens, max_completion_tokens or max_output_tokens
-    is not a positive whole number, or exceeds the model's maximum output (its
-    max_output_tokens, else its context window, else OUTPUT_CEILING)."""
-    limit = model.max_output_tokens or model.context_window or OUTPUT_CEILING
+    is not a positive whole number, or is beyond what any model produces
+    (OUTPUT_CEILING). A cap merely above this model's maximum is lowered to it
+    (output_cap_clamped): coding agents send their own default (Claude Code 32,000)
+    to whatever model they are pointed at."""
     for field_name in OUTPUT_FIELDS:
         value = body.get(field_name)
         if value is None:
             continue
         if not _is_count(value) or value < 1:
             raise OutputCapError(field_name, f"{field_name} must be a positive integer.")
-        if value > limit:
+        if value > OUTPUT_CEILING:
             raise OutputCapError(
                 field_name,
                 f"{field_name} is too large: {value}. {model.public_id} supports at most "
-                f"{limit} output tokens.",
-                maximum=limit,
+                f"{output_limit(model)} output tokens.",
+                maximum=output_limit(model),
             )
+
+
+def output_limit(model: ModelInfo) -> int:
+    """The most output a request may ask of the model: its max_output_tokens, else its
+    context window, else OUTPUT_CEILING."""
+    return model.max_output_tokens or model.context_window or OUTPUT_CEILING
+
+
+def output_cap_clamped(model: ModelInfo, body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with any output cap above the model's maximum lowered to it (a copy when
+    something changes): the upstream would refuse it, and the bound assumes it."""
+    limit = output_limit(model)
+    high = {f: limit for f in OUTPUT_FIELDS if _is_count(body.get(f)) and body[f] > limit}
+    return {**body, **high} if high else body
 
 
 # OpenAI's Responses API refuses max_output_tokens below 16 ("integer_below_min_value"),

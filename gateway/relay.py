@@ -114,6 +114,8 @@ class Call:
 
     model_id: Any = None
     stream: bool = False
+    # Headers for the client on a successful answer (e.g. which tools were dropped).
+    headers_out: dict[str, str] = {}
     reserve: int = 1  # credits held while the call runs, set by prepare()
     request_id: str = ""  # set by the relay before prepare()
 
@@ -296,7 +298,14 @@ async def _whole(
     ticket.first_byte = time.monotonic()
     await settle(charge=metered.charge, **metered.values, **attempt.route_values())
     await call.before_last_bytes()
-    return ticket.headers(HttpResponse(metered.content, content_type=metered.content_type))
+    response = HttpResponse(metered.content, content_type=metered.content_type)
+    return _with_headers(ticket, call, response)
+
+
+def _with_headers(ticket: Ticket, call: Call, response: HttpResponse) -> HttpResponse:
+    for name, value in call.headers_out.items():
+        response[name] = value
+    return ticket.headers(response)
 
 
 async def _stream(
@@ -321,7 +330,7 @@ async def _stream(
     response = StreamingHttpResponse(relay.run(first), content_type=stream.content_type)
     response["cache-control"] = "no-cache"
     response["x-accel-buffering"] = "no"
-    return ticket.headers(response)
+    return _with_headers(ticket, call, response)
 
 
 class _StreamRelay:

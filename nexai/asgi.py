@@ -13,7 +13,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from gateway.asgi import GatewayASGIHandler, by_path  # noqa: E402
+from gateway.asgi import GatewayASGIHandler, by_path, websockets_by_path  # noqa: E402
 from gateway.limits import BodyLimit  # noqa: E402
 from nexai.routing import websocket_urlpatterns  # noqa: E402
 
@@ -22,8 +22,8 @@ application = ProtocolTypeRouter(
         # Body limits are checked before Django reads (and spools) a request body;
         # /v1 goes to a lean handler without the site's middleware (gateway/asgi.py).
         "http": BodyLimit(by_path(GatewayASGIHandler(), django_asgi)),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": websockets_by_path(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

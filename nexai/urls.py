@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/v1/", api_v1.urls),
     re_path(r"^(?:api/)?v1/messages(?:/.*)?$", view(catalog.unknown_messages)),
     re_path(r"^(?:api/)?v1/", view(catalog.unknown)),
+    # Claude Code probes HEAD /api/hello before its first turn.
+    path("api/hello", view(catalog.root)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("stripe/", include("billing.urls")),

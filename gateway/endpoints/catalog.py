@@ -71,6 +71,15 @@ async def parse_root(request: HttpRequest, key: None) -> Reply:
     return Reply({"object": "api", "name": "nexai", "docs": "/v1/docs", "models": "/v1/models"})
 
 
+async def parse_upgrade(request: HttpRequest, key: None) -> Reply:
+    raise GatewayError(
+        426, "invalid_request_error", "websocket_not_supported",
+        "The /v1 API speaks HTTP: send POST requests (streams are server-sent events). "
+        "WebSocket mode is not available.",
+        headers={"upgrade": "HTTP/1.1"},
+    )  # fmt: skip
+
+
 async def parse_unknown(request: HttpRequest, key: None) -> Reply:
     raise GatewayError(
         404, "invalid_request_error", "unknown_url",
@@ -81,6 +90,7 @@ async def parse_unknown(request: HttpRequest, key: None) -> Reply:
 models = Endpoint("models.list", OPENAI, parse_list)
 model = Endpoint("models.retrieve", OPENAI, parse_retrieve)
 balance = Endpoint("balance", OPENAI, parse_balance)
+upgrade = Endpoint("upgrade", OPENAI, parse_upgrade, authenticated=False)
 root = Endpoint("root", OPENAI, parse_root, authenticated=False)
 unknown = Endpoint("unknown", OPENAI, parse_unknown, authenticated=False)
 unknown_messages = Endpoint("unknown", ANTHROPIC, parse_unknown, authenticated=False)

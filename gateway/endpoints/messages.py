@@ -21,14 +21,19 @@ from gateway.relay import Endpoint, Metered, Reply
 from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import Unsupported
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
-from providers.translation import TranslationError, anthropic_request_to_chat
+from providers.translation import (
+    TranslationError,
+    TranslationNotes,
+    anthropic_request_to_chat,
+    limit_cache_breakpoints,
+)
 
 MESSAGES = "messages"
 
 
-def _to_chat(body: dict[str, Any]) -> dict[str, Any]:
+def _to_chat(body: dict[str, Any], notes: TranslationNotes | None = None) -> dict[str, Any]:
     try:
-        return anthropic_request_to_chat(body)
+        return anthropic_request_to_chat(body, notes=notes)
     except TranslationError as exc:
         if exc.param:
             raise validation.messages_invalid(exc.param, exc.message) from None
@@ -41,10 +46,11 @@ class MessagesCall(ChatCall):
     async def prepare(self, model: ModelInfo) -> None:
         if speaks(model, MESSAGES):
             self.native = MESSAGES
+            self.body = limit_cache_breakpoints(self.body)  # Anthropic allows four
             self.chat_body = metering_body(self.body, lambda: _to_chat(self.body))
             self.emitter = NativeEmitter(ANTHROPIC)
         else:
-            self.chat_body = _to_chat(self.body)
+            self.chat_body = _to_chat(self.body, self.notes)
             self.emitter = AnthropicEmitter(model=model.public_id)
         await super().prepare(model)
 

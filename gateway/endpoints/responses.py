@@ -24,15 +24,19 @@ from gateway.relay import Endpoint, Reply, Stream
 from gateway.stored_responses import ResponseKeeper, stored_body, stored_delete, stored_messages
 from gateway.upstream import Attempt
 from providers.catalogue import ModelInfo
-from providers.translation import TranslationError, responses_request_to_chat
+from providers.translation import TranslationError, TranslationNotes, responses_request_to_chat
 
 RESPONSES = "responses"
 COMPACT = "responses/compact"
 
 
-def _to_chat(body: dict[str, Any], history: list[dict[str, Any]] | None) -> dict[str, Any]:
+def _to_chat(
+    body: dict[str, Any],
+    history: list[dict[str, Any]] | None,
+    notes: TranslationNotes | None = None,
+) -> dict[str, Any]:
     try:
-        return responses_request_to_chat(body, history=history)
+        return responses_request_to_chat(body, history=history, notes=notes)
     except TranslationError as exc:
         raise errors.invalid(exc.message, param=exc.param) from None
 
@@ -65,14 +69,15 @@ class ResponsesCall(ChatCall):
             self.keeper = ResponseKeeper(user_id=self.user_id, body=self.body, history=history)
         if native:
             self.native, self.emitter = RESPONSES, NativeEmitter(OPENAI)
-            self.chat_body = metering_body(self.body, lambda: self._to_chat(history))
+            # Forwarded as written: nothing is dropped, the translation only meters.
+            self.chat_body = metering_body(self.body, lambda: _to_chat(self.body, history))
         else:
             self.chat_body = self._to_chat(history)
             self.emitter = self._emitter(model)
         await super().prepare(model)
 
     def _to_chat(self, history: list[dict[str, Any]] | None) -> dict[str, Any]:
-        return _to_chat(self.body, history)
+        return _to_chat(self.body, history, self.notes)
 
     def _emitter(self, model: ModelInfo) -> ResponsesEmitter:
         return ResponsesEmitter(

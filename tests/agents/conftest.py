@@ -81,7 +81,10 @@ def stack(transactional_db: None) -> Iterator[Stack]:
         FakeOpenAI(expected_key=UPSTREAM_KEY) as fake_openai,
         FakeAnthropic(expected_key=ANTHROPIC_KEY) as fake_anthropic,
     ):
-        openai_provider = add_provider("openai", fake_openai.base_url + "/v1", UPSTREAM_KEY)
+        # As providers.example.yaml marks OpenAI: it speaks the Responses API.
+        openai_provider = add_provider(
+            "openai", fake_openai.base_url + "/v1", UPSTREAM_KEY, responses_api=True
+        )
         anthropic_provider = add_provider(
             "anthropic", fake_anthropic.base_url, ANTHROPIC_KEY, kind="anthropic"
         )

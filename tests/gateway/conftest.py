@@ -30,7 +30,12 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 
 def add_provider(
-    name: str, base_url: str, *keys: str, kind: str = "openai", timeout: int = 10, **settings: str
+    name: str,
+    base_url: str,
+    *keys: str,
+    kind: str = "openai",
+    timeout: int = 10,
+    **settings: object,
 ) -> Provider:
     provider = Provider.objects.create(
         name=name, kind=kind, base_url=base_url, timeout=timeout, settings=settings

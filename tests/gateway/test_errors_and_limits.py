@@ -350,7 +350,7 @@ def test_an_unknown_messages_path_answers_in_the_anthropic_shape(gateway: AsgiSe
     assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "not_found_error"
 
 
-def test_max_tokens_beyond_the_models_maximum_is_a_400_naming_it(
+def test_max_tokens_beyond_any_models_output_is_a_400_naming_it(
     customer: Customer, gateway: AsgiServer, fake_openai: FakeOpenAI
 ) -> None:
     AiModel.objects.filter(public_id="gpt-4o").update(max_output_tokens=16_384)

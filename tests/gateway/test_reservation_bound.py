@@ -392,9 +392,9 @@ def test_a_raw_body_bound_counts_every_byte() -> None:
 
 
 @pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens", "max_output_tokens"])
-def test_a_cap_beyond_the_models_maximum_is_refused_naming_the_field(field: str) -> None:
+def test_a_cap_beyond_any_models_output_is_refused_naming_the_field(field: str) -> None:
     m = model(GPT, ("openai", "gpt-4o"), max_output=16_384)
-    metering.output_cap_check(m, {field: 16_384})
+    metering.output_cap_check(m, {field: metering.OUTPUT_CEILING})
     with pytest.raises(metering.OutputCapError) as caught:
         metering.output_cap_check(m, {field: 99_999_999_999_999_999_999})
     assert caught.value.param == field
@@ -402,14 +402,14 @@ def test_a_cap_beyond_the_models_maximum_is_refused_naming_the_field(field: str)
     assert "16384" in caught.value.message and len(caught.value.message) < 200
 
 
-def test_without_a_known_maximum_the_context_window_then_a_ceiling_applies() -> None:
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens", "max_output_tokens"])
+def test_a_cap_above_the_models_maximum_is_lowered_to_it(field: str) -> None:
+    """Claude Code asks 32,000 of whatever model it is pointed at."""
+    m = model(GPT, ("openai", "gpt-4o"), max_output=16_384)
+    assert metering.output_cap_clamped(m, {field: 32_000}) == {field: 16_384}
+    assert metering.output_cap_clamped(m, {field: 100}) == {field: 100}
     windowed = model(GPT, ("openai", "x"), max_output=None, context_window=128_000)
-    with pytest.raises(metering.OutputCapError):
-        metering.output_cap_check(windowed, {"max_tokens": 128_001})
-    unknown = model(GPT, ("openai", "x"), max_output=None, context_window=None)
-    metering.output_cap_check(unknown, {"max_tokens": 500_000})
-    with pytest.raises(metering.OutputCapError):
-        metering.output_cap_check(unknown, {"max_tokens": metering.OUTPUT_CEILING + 1})
+    assert metering.output_cap_clamped(windowed, {field: 200_000}) == {field: 128_000}
 
 
 @pytest.mark.parametrize("value", [0, -1, True, 1.5, "10"])
