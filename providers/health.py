@@ -418,7 +418,7 @@ class Row:
 
     @property
     def error_percent(self) -> str:
-        return f"{100 * self.errors / self.requests:.0f}%" if self.requests else "-"
+        return f"{100 * self.errors / self.requests:.0f}%" if self.requests else ""
 
     @property
     def opens_again(self) -> datetime | None:
@@ -427,6 +427,10 @@ class Row:
     @property
     def last_failure(self) -> datetime | None:
         return _when(self.failed_at)
+
+
+def _ms(when: datetime | None) -> int:
+    return int(when.timestamp() * 1000) if when else 0
 
 
 def _when(ms: int) -> datetime | None:
