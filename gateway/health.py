@@ -192,6 +192,12 @@ _noted: dict[int, float] = {}
 _background: set[asyncio.Future[None]] = set()  # held so they are not collected early
 
 
+def reset() -> None:
+    """Forget every breaker state and note this process holds (tests)."""
+    store.reset()
+    _noted.clear()
+
+
 def _note_in_database(key_id: int, error: str) -> None:
     """The key's last error on its row, in the background and at most every few
     seconds per key: a broken model must not cost a database write per request."""

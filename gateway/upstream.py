@@ -68,7 +68,7 @@ class Attempt:
 
 def reset_cooldowns() -> None:
     """Forget every breaker state this process holds (tests)."""
-    health_store.reset()
+    health.reset()
 
 
 def max_attempts(model: ModelInfo) -> int:

@@ -313,10 +313,13 @@ async def record_failure(
 async def record_success(subject: str, known: Health) -> Health:
     """Close the subject (only called when `known`, this process's copy, was not clean)."""
     if nredis.enabled():
-        await nredis.async_client().hset(
+        pipe = nredis.async_client().pipeline(transaction=False)
+        pipe.hset(
             _PREFIX + subject,
             mapping={"fails": 0, "open_until": 0, "trial_until": 0, "opens": 0, "auth_since": 0},
         )
+        pipe.expire(_PREFIX + subject, RECORD_TTL)
+        await pipe.execute()
         record = after_success(known)
     else:
         record = _local.succeed(subject)

@@ -245,3 +245,48 @@ def test_a_garbage_200_answer_is_a_502_and_costs_nothing(
     response = ask(gateway, customer, "gpt-4o")
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_error"
+
+
+def test_an_answer_the_request_path_cannot_read_counts_against_the_pair(
+    fake: FakeOpenAI, transactional_db: None
+) -> None:
+    """Attempt.failed() is how the request path reports a 2xx it could not use."""
+    from gateway import upstream
+    from providers import catalogue, http
+
+    key_a = pool(fake, KEY_A).keys.get(secret=KEY_A)
+    model = catalogue.get_catalogue().get("gpt-4o")
+    assert model is not None
+    body = {"model": "gpt-4o", "messages": HELLO}
+
+    async def scenario() -> None:
+        try:
+            attempt = await upstream.open_call(
+                model, lambda adapter, route, key: adapter.chat_request(
+                    body, route=route, key=key, stream=False
+                ),
+            )  # fmt: skip
+            await attempt.response.aclose()
+            await attempt.failed("no JSON in the body")
+        finally:
+            await http.aclose()
+
+    asyncio.run(scenario())
+    record = state_of(key_a, "gpt-4o")
+    assert record.state() == health.OPEN
+    assert record.last_error == "malformed answer: no JSON in the body"
+    assert state_of(key_a, "gpt-4o-mini").state() == health.CLOSED
+
+
+def test_the_providers_file_sets_max_attempts_per_provider(transactional_db: None) -> None:
+    from providers.loader import catalogue_apply, catalogue_parse
+
+    text = """
+providers:
+  - {name: careful, kind: openai, base_url: "http://127.0.0.1:9/v1", keys: [k1], max_attempts: 5}
+  - {name: plain, kind: openai, base_url: "http://127.0.0.1:9/v1", keys: [k2]}
+models: []
+"""
+    catalogue_apply(catalogue_parse(text))
+    assert Provider.objects.get(name="careful").settings == {"max_attempts": 5}
+    assert Provider.objects.get(name="plain").settings == {}
