@@ -6,7 +6,13 @@ sync_to_async, inside a ThreadSensitiveContext that starts a fresh thread for ea
 request. Profiling showed that to be most of the gateway's CPU. The /v1 views are
 async, need no session, CSRF, locale or messages middleware, and release their own
 database connections (nexai.db.in_thread), so this handler keeps Django's request,
-URL resolving, exception handling and disconnect detection, and drops the rest.
+URL resolving and disconnect detection, and drops the rest.
+
+It also answers every failure in the caller's error shape (gateway/errors.py):
+Django's own 404, 405 and 500 pages are HTML, and a crash would otherwise reach
+Django's HTML error views; an unreachable Redis or database is a 503
+`service_unavailable` (the gateway fails closed: it does not serve what it cannot
+account for).
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ import contextlib
 import logging
 from typing import Any
 
+import orjson
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.core.handlers.exception import convert_exception_to_response
+from django.http import Http404, HttpResponse
 from django.urls import set_script_prefix
 
-from gateway.errors import ANTHROPIC, OPENAI, internal
+from gateway import errors
+from gateway.errors import ANTHROPIC, GatewayError, dialect_for_path
 from gateway.relay import new_request_id
 
 log = logging.getLogger(__name__)
@@ -34,19 +42,100 @@ def is_gateway_path(path: str) -> bool:
     return path.startswith(PREFIXES) or path in ROOTS
 
 
+def error_for_exception(request: Any, exc: BaseException) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, Http404):
+        return errors.unknown_url(request.method, request.path)
+    if isinstance(exc, errors.UNAVAILABLE):
+        log.error("a store is unreachable on %s: %r", request.path, exc)
+        return errors.service_unavailable()
+    log.error("unhandled error on %s", request.path, exc_info=exc)
+    return errors.internal()
+
+
+def _in_shape(body: Any, dialect: str) -> bool:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or "message" not in error or "type" not in error:
+        return False
+    return body.get("type") == "error" if dialect == ANTHROPIC else True
+
+
+def _error_for_response(request: Any, response: HttpResponse, body: Any) -> GatewayError:
+    """The error a non-conforming error response meant, in our terms."""
+    status = response.status_code
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and "message" in error:
+        # Our own error in the other dialect's shape (an OpenAI-shaped 404 on a
+        # Messages path): same status, code and message.
+        return GatewayError(
+            status, str(error.get("type") or "api_error"), str(error.get("code") or ""),
+            str(error["message"]), param=error.get("param"),
+        )  # fmt: skip
+    if status == 404:
+        return errors.unknown_url(request.method, request.path)
+    if status == 405:
+        return errors.method_not_allowed(request.method, request.path, response.get("Allow", ""))
+    if status == 413:
+        return errors.too_large("The request body is too large.")
+    if status == 503:
+        return errors.service_unavailable()
+    if status >= 500:
+        return errors.internal()
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return GatewayError(
+        status, "invalid_request_error", "invalid_request",
+        detail if isinstance(detail, str) else "The request could not be handled.",
+    )  # fmt: skip
+
+
+def conform(request: Any, response: Any) -> Any:
+    """Every /v1 response carries x-request-id, and every error is JSON in the caller's
+    dialect. Costs one status check on the way out of a successful request."""
+    if response.status_code < 400 or getattr(response, "streaming", False):
+        if "x-request-id" not in response:
+            response["x-request-id"] = new_request_id()
+        return response
+    dialect = dialect_for_path(request.path)
+    body: Any = None
+    if response.get("Content-Type", "").startswith("application/json"):
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            body = None
+    if _in_shape(body, dialect):
+        if "x-request-id" not in response:
+            response["x-request-id"] = new_request_id()
+        return response
+    error = _error_for_response(request, response, body)
+    fixed = error.response(dialect, response.get("x-request-id") or new_request_id())
+    for name, value in response.items():
+        if name.lower() not in ("content-type", "content-length") and name not in fixed:
+            fixed[name] = value
+    return fixed
+
+
 class GatewayASGIHandler(ASGIHandler):
     def handle_uncaught_exception(self, request: Any, resolver: Any, exc_info: Any) -> Any:
         """A crash answers in the caller's error shape, like every other /v1 error."""
-        log.error("unhandled error on %s", request.path, exc_info=exc_info)
-        dialect = ANTHROPIC if "/v1/messages" in request.path else OPENAI
-        return internal().response(dialect, new_request_id())
+        error = error_for_exception(request, exc_info[1])
+        return error.response(dialect_for_path(request.path), new_request_id())
 
     def load_middleware(self, is_async: bool = False) -> None:
-        # No settings.MIDDLEWARE: straight to URL resolving and the view.
+        # No settings.MIDDLEWARE: straight to URL resolving and the view, with every
+        # exception and every error response turned into the caller's error shape.
         self._view_middleware: list[Any] = []
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
-        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+        self._middleware_chain = self._answer
+
+    async def _answer(self, request: Any) -> Any:
+        try:
+            response = await self._get_response_async(request)
+        except Exception as exc:
+            error = error_for_exception(request, exc)
+            response = error.response(dialect_for_path(request.path), new_request_id())
+        return conform(request, response)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         # No ThreadSensitiveContext: nothing on this path runs thread-sensitive code.
@@ -60,10 +149,12 @@ class GatewayASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         set_script_prefix(get_script_prefix(scope))
-        request, error_response = self.create_request(scope, body_file)
+        request, _ = self.create_request(scope, body_file)
         if request is None:
             body_file.close()
-            await self.send_response(error_response, send)
+            error = errors.invalid("The request could not be read.")
+            dialect = dialect_for_path(scope.get("path", ""))
+            await self.send_response(error.response(dialect, new_request_id()), send)
             return
 
         async def process_request() -> Any:

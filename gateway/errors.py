@@ -3,13 +3,24 @@ Anthropic's for /v1/messages. Every response carries x-request-id."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
+import redis.exceptions
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
+
+_MESSAGES_PATH = re.compile(r"^/(?:api/)?v1/messages(?:/|$)")
+
+
+def dialect_for_path(path: str) -> str:
+    """Anthropic's error shape on the Messages API's paths, OpenAI's everywhere else."""
+    return ANTHROPIC if _MESSAGES_PATH.match(path) else OPENAI
+
 
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
@@ -17,6 +28,7 @@ _ANTHROPIC_TYPES = {
     402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "request_too_large",
     429: "rate_limit_error",
     500: "api_error",
@@ -100,8 +112,10 @@ def too_large(message: str) -> GatewayError:
 
 def upstream_failed(
     message: str = "Every upstream route failed before producing output.",
+    *,
+    headers: dict[str, str] | None = None,
 ) -> GatewayError:
-    return GatewayError(502, "api_error", "upstream_error", message)
+    return GatewayError(502, "api_error", "upstream_error", message, headers=headers)
 
 
 def no_keys() -> GatewayError:
@@ -116,15 +130,41 @@ def upstream_timeout() -> GatewayError:
     )
 
 
-def service_unavailable() -> GatewayError:
-    return GatewayError(
-        503, "api_error", "service_unavailable",
-        "The gateway cannot account for requests right now; nothing was charged. "
-        "Try again shortly.",
-    )  # fmt: skip
-
-
 def internal() -> GatewayError:
     return GatewayError(
         500, "api_error", "internal_error", "The gateway failed to handle this request."
     )
+
+
+def unknown_url(method: str, path: str) -> GatewayError:
+    return GatewayError(
+        404, "invalid_request_error", "unknown_url", f"Unknown request URL: {method} {path}."
+    )
+
+
+def method_not_allowed(method: str, path: str, allowed: str) -> GatewayError:
+    return GatewayError(
+        405, "invalid_request_error", "method_not_allowed",
+        f"{method} is not allowed on {path} (allowed: {allowed}).",
+        headers={"allow": allowed},
+    )  # fmt: skip
+
+
+# A store the gateway needs to account for a request is unreachable: a 503, not a crash.
+UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OperationalError,
+    InterfaceError,
+)
+
+
+def service_unavailable() -> GatewayError:
+    """A store the gateway needs to account for a request (Redis, the database) is
+    unreachable: refuse rather than serve what cannot be charged."""
+    return GatewayError(
+        503, "api_error", "service_unavailable",
+        "The service is temporarily unavailable and nothing was charged; retry in a few "
+        "seconds.",
+        headers={"retry-after": "5"},
+    )  # fmt: skip

@@ -35,8 +35,6 @@ from typing import Any, Protocol
 
 import httpx
 import orjson
-import redis
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeySnapshot
@@ -48,12 +46,9 @@ from gateway.pipeline import Ticket
 from providers.adapters import Adapter, UpstreamRequest
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
+from providers.redaction import redact_bytes, redact_error
 
 log = logging.getLogger(__name__)
-
-
-# Failures of what the gateway needs to account for a request (Redis, the database).
-UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, DatabaseError)
 
 
 def new_request_id() -> str:
@@ -167,7 +162,7 @@ async def relay(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
         return await _lifecycle(request, endpoint, request_id)
     except GatewayError as err:
         return err.response(endpoint.dialect, request_id)
-    except UNAVAILABLE:
+    except errors.UNAVAILABLE:
         # Without Redis or the database nothing can be accounted for: refuse, in
         # the caller's shape, rather than admit what cannot be charged.
         log.exception("a backing service is unavailable (%s %s)", endpoint.name, request_id)
@@ -291,6 +286,7 @@ async def _whole(
         metered = call.whole(attempt, raw, content_type)
     except (TimeoutError, httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
         err = _read_failure(exc)
+        await attempt.failed(err.message)
         await settle(**_failure(err), **attempt.route_values())
         return _error(ticket, call, err, dialect)
     finally:
@@ -298,7 +294,8 @@ async def _whole(
     ticket.first_byte = time.monotonic()
     await settle(charge=metered.charge, **metered.values, **attempt.route_values())
     await call.before_last_bytes()
-    response = HttpResponse(metered.content, content_type=metered.content_type)
+    # Every byte toward the client passes the one redaction of upstream secrets.
+    response = HttpResponse(redact_bytes(metered.content), content_type=metered.content_type)
     return _with_headers(ticket, call, response)
 
 
@@ -323,8 +320,9 @@ async def _stream(
         # error event): a failure, not an empty answer, and still early enough to
         # say so with a status.
         err = relay.failure or errors.upstream_failed(
-            first[0].error["message"] if first else "The upstream failed."
+            redact_error(first[0].error["message"]) if first else "The upstream failed."
         )
+        await attempt.failed(err.message)
         await relay.close(charge=0, **_failure(err))
         return _error(ticket, call, err, dialect)
     response = StreamingHttpResponse(relay.run(first), content_type=stream.content_type)
@@ -406,7 +404,8 @@ class _StreamRelay:
                 if payload:
                     if self.ticket.first_byte is None:
                         self.ticket.first_byte = time.monotonic()
-                    yield payload
+                    # Upstream error events may quote a key: every byte is redacted.
+                    yield redact_bytes(payload)
                 if self.done:
                     return
                 await self._progress()
@@ -421,8 +420,9 @@ class _StreamRelay:
                 if isinstance(exc, TimeoutError)
                 else errors.upstream_failed("The upstream connection failed mid-stream.")
             )
+            await self.attempt.failed(err.message)
             await self.close(**_failure(err))
-            yield self.stream.emitter.error(err)
+            yield redact_bytes(self.stream.emitter.error(err))
         finally:
             await self.close(**self.outcome)
 

@@ -1,40 +1,40 @@
 """Calling upstreams: routes in order, keys by weight, fallback before the first byte.
 
-An upstream 429, 5xx, connection error or timeout before any output reached the
-client puts that key in a short cooldown and moves on to the next key, then the next
-route. Once a response is handed back to the caller there is no retry.
+Which (route, key) candidates a request may try is the circuit breaker's call
+(gateway/health.py): an open pair or key is skipped, a half-open one is tried by one
+request at a time, and when every candidate is open the least recently failed one
+gets a trial rather than the caller a 503. Each failure is counted against what it
+says is broken (the pair, or the key for a 401/403).
+
+A request makes at most `max_attempts` attempts (the providers file, per provider; the
+first route's provider decides) within one deadline: its slowest route's timeout,
+counted from its first attempt, so a slow upstream cannot make it wait longer than
+that in total. Once a response is handed back to the caller there is no retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 import httpx
-from django.utils import timezone
 
-from gateway import errors
-from nexai.db import in_thread
+from gateway import errors, health
+from providers import health as health_store
 from providers import http
 from providers.adapters import Adapter, UpstreamRequest, adapter_for
-from providers.adapters.base import Unsupported, redact
+from providers.adapters.base import Unsupported
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
-from providers.models import ProviderKey
+from providers.health import CLOSED, HALF_OPEN
+from providers.redaction import redact_error
 from providers.translation import TranslationError
 
 log = logging.getLogger(__name__)
 
-COOLDOWN = 30.0  # seconds, after a 429/5xx/timeout
-AUTH_COOLDOWN = 300.0  # seconds, after the upstream refused our key
-MAX_COOLDOWN = 300.0
-
-_cooldowns: dict[int, float] = {}  # upstream key id -> monotonic time it is usable again
-_background: set[asyncio.Future[None]] = set()  # held so they are not collected early
+DEFAULT_MAX_ATTEMPTS = 3
 
 Build = Callable[[Adapter, RouteInfo, UpstreamKey], UpstreamRequest]
 
@@ -46,6 +46,7 @@ class Attempt:
     route: RouteInfo
     key: UpstreamKey
     deadline: float  # monotonic time by which the whole call must end
+    candidate: health.Candidate | None = None
 
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.001)
@@ -58,42 +59,23 @@ class Attempt:
             "upstream_key_id": self.key.id,
         }
 
-
-def usable_keys(route: RouteInfo, now: float | None = None) -> list[UpstreamKey]:
-    """The route's keys not in cooldown, in a weighted random order."""
-    now = time.monotonic() if now is None else now
-    keys = [k for k in route.provider.keys if _cooldowns.get(k.id, 0.0) <= now]
-    # Efraimidis-Spirakis: sorting by u ** (1 / weight) draws without replacement in
-    # proportion to the weights.
-    return sorted(keys, key=lambda k: random.random() ** (1.0 / max(k.weight, 1)), reverse=True)
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return min(float(response.headers.get("retry-after", COOLDOWN)), MAX_COOLDOWN)
-    except ValueError:
-        return COOLDOWN
-
-
-def cool_down(key: UpstreamKey, seconds: float, reason: str) -> None:
-    _cooldowns[key.id] = time.monotonic() + seconds
-    log.warning("upstream key %s cooling down %.0fs: %s", key.id, seconds, reason)
-    until = timezone.now() + timedelta(seconds=seconds)
-    # Recorded for staff in the background: the request does not wait for it.
-    task = asyncio.ensure_future(_record_error(key.id, reason[:300], until))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-@in_thread
-def _record_error(key_id: int, reason: str, until: object) -> None:
-    ProviderKey.objects.filter(pk=key_id).update(
-        last_error=reason, last_error_at=timezone.now(), cooldown_until=until
-    )
+    async def failed(self, reason: str) -> None:
+        """The 2xx answer turned out unusable (no valid JSON, a stream without one valid
+        event, a connection cut mid-answer): count it against the pair like a 5xx."""
+        if self.candidate is not None:
+            await health.failed(self.candidate, error=f"malformed answer: {reason}"[:300])
 
 
 def reset_cooldowns() -> None:
-    _cooldowns.clear()
+    """Forget every breaker state this process holds (tests)."""
+    health.reset()
+
+
+def max_attempts(model: ModelInfo) -> int:
+    if not model.routes:
+        return DEFAULT_MAX_ATTEMPTS
+    value = model.routes[0].provider.settings.get("max_attempts")
+    return value if isinstance(value, int) and value >= 1 else DEFAULT_MAX_ATTEMPTS
 
 
 async def _send(request: UpstreamRequest, timeout: float) -> httpx.Response:
@@ -111,75 +93,174 @@ async def _send(request: UpstreamRequest, timeout: float) -> httpx.Response:
         return await client.send(built, stream=True)
 
 
+NEXT_KEY, NEXT_ROUTE, TIMED_OUT = "next key", "next route", "timed out"
+
+
+class _Call:
+    """One request's way through its candidates."""
+
+    def __init__(self, model: ModelInfo, build: Build) -> None:
+        self.model = model
+        self.build = build
+        self.started = time.monotonic()
+        budget = max((r.provider.timeout for r in model.routes), default=300)
+        self.deadline = self.started + budget
+        self.max_attempts = max_attempts(model)
+        self.tried = self.timeouts = 0
+        self.refused: Exception | None = None  # why a route could not take the request
+        self.skipped_routes: set[int] = set()
+
+    def exhausted(self) -> bool:
+        return self.tried >= self.max_attempts or time.monotonic() >= self.deadline
+
+    def prepare(self, c: health.Candidate) -> tuple[Adapter, UpstreamRequest] | None:
+        adapter = adapter_for(c.route.provider.kind)
+        try:
+            return adapter, self.build(adapter, c.route, c.key)
+        except (Unsupported, TranslationError) as exc:
+            # This route's dialect cannot carry the request: try the next route.
+            self.refused = self.refused or exc
+            self.skipped_routes.add(c.route_index)
+            return None
+
+    def timeout_for(self, c: health.Candidate) -> float:
+        return min(float(c.route.provider.timeout), max(self.deadline - time.monotonic(), 0.001))
+
+    async def attempt(
+        self, c: health.Candidate, adapter: Adapter, request: UpstreamRequest, timeout: float
+    ) -> Attempt | str:
+        self.tried += 1
+        sent = time.monotonic()
+        deadline = sent + timeout
+
+        def took() -> int:
+            return int((time.monotonic() - sent) * 1000)
+
+        try:
+            response = await _send(request, timeout)
+        except TimeoutError:
+            self.timeouts += 1
+            await health.failed(c, error="timeout", latency_ms=took())
+            return TIMED_OUT
+        except httpx.HTTPError as exc:
+            await health.failed(c, error=f"connection error: {type(exc).__name__}")
+            return NEXT_KEY
+        if response.status_code < 400:
+            await health.succeeded(c, latency_ms=took())
+            return Attempt(response, adapter, c.route, c.key, deadline, c)
+        return await _refuse(response, adapter, c, took())
+
+
 async def open_call(model: ModelInfo, build: Build) -> Attempt:
-    """Try each route and key until one answers 2xx; return it unread.
+    """Try the model's candidates until one answers 2xx; return it unread.
 
     Raises the DESIGN.md error: 400 when no route's dialect can carry the request
-    (a TranslationError names the field), 503 when no route has a usable key, 504 when every
-    attempt timed out, 502 when they failed otherwise, and the upstream's own 4xx
+    (a TranslationError names the field), 503 when no route has a usable key, 504 when
+    the attempts timed out or the deadline passed, 502 when they failed otherwise (or
+    every candidate is failing and already being tried), and the upstream's own 4xx
     (as a 400 with its message, secrets removed) when the request itself is at fault.
     """
-    tried = timeouts = 0
-    refused: Exception | None = None  # why a route could not take the request
-    for route in model.routes:
-        adapter = adapter_for(route.provider.kind)
-        for key in usable_keys(route):
-            try:
-                request = build(adapter, route, key)
-            except (Unsupported, TranslationError) as exc:
-                # This route's dialect cannot carry the request: try the next route.
-                refused = refused or exc
-                break
-            tried += 1
-            deadline = time.monotonic() + route.provider.timeout
-            try:
-                response = await _send(request, route.provider.timeout)
-            except TimeoutError:
-                timeouts += 1
-                cool_down(key, COOLDOWN, "timeout")
+    call = _Call(model, build)
+    candidates = await health.candidates(model)
+    held: list[health.Candidate] = []  # open, or half-open with a trial under way
+    for c in candidates:
+        if c.route_index in call.skipped_routes:
+            continue
+        if call.exhausted():
+            break
+        state = c.state(health_store.now_ms())
+        if state != CLOSED:
+            held.append(c)
+            if state != HALF_OPEN:
                 continue
-            except httpx.HTTPError as exc:
-                cool_down(key, COOLDOWN, f"connection error: {type(exc).__name__}")
+        prepared = call.prepare(c)
+        if prepared is None:
+            continue
+        timeout = call.timeout_for(c)
+        if state == HALF_OPEN:
+            if not await health.claim(c, timeout=timeout):
                 continue
-            if response.status_code < 400:
-                return Attempt(response, adapter, route, key, deadline)
-            if await _refuse(response, adapter, key) == NEXT_ROUTE:
-                break
-    if tried == 0:
-        if isinstance(refused, TranslationError):
-            raise errors.invalid(refused.message, param=refused.param)
-        if refused is not None:
-            raise errors.invalid(
-                f"The model '{model.public_id}' cannot be used with this endpoint: {refused}.",
+            held.remove(c)
+        outcome = await call.attempt(c, *prepared, timeout)
+        if isinstance(outcome, Attempt):
+            return outcome
+        if outcome == NEXT_ROUTE:
+            call.skipped_routes.add(c.route_index)
+    if call.tried == 0 and held:
+        outcome = await _trial(call, held)
+        if isinstance(outcome, Attempt):
+            return outcome
+    raise _failure(call, bool(candidates))
+
+
+async def _trial(call: _Call, held: list[health.Candidate]) -> Attempt | str | None:
+    """Every candidate is open: the least recently failed one that no other request
+    is trying gets one attempt."""
+    for c in sorted(held, key=lambda c: c.last_failed):
+        if c.route_index in call.skipped_routes:
+            continue
+        prepared = call.prepare(c)
+        if prepared is None:
+            continue
+        timeout = call.timeout_for(c)
+        if await health.claim(c, timeout=timeout, force=True):
+            return await call.attempt(c, *prepared, timeout)
+    return None
+
+
+def _failure(call: _Call, any_key: bool) -> errors.GatewayError:
+    if call.tried == 0:
+        if isinstance(call.refused, TranslationError):
+            return errors.invalid(call.refused.message, param=call.refused.param)
+        if call.refused is not None:
+            return errors.invalid(
+                f"The model '{call.model.public_id}' cannot be used with this endpoint: "
+                f"{call.refused}.",
                 param="model",
                 code="model_not_supported",
             )
-        raise errors.no_keys()
-    if timeouts == tried:
-        raise errors.upstream_timeout()
-    raise errors.upstream_failed()
+        if not any_key:
+            return errors.no_keys()
+        # Every candidate is failing and each is already being tried by a request.
+        return errors.upstream_failed(
+            "Every upstream for this model is failing; retry in a few seconds.",
+            headers={"retry-after": "5"},
+        )
+    if call.timeouts == call.tried or (call.timeouts and time.monotonic() >= call.deadline):
+        return errors.upstream_timeout()
+    return errors.upstream_failed()
 
 
-NEXT_KEY, NEXT_ROUTE = "next key", "next route"
-
-
-async def _refuse(response: httpx.Response, adapter: Adapter, key: UpstreamKey) -> str:
+async def _refuse(
+    response: httpx.Response, adapter: Adapter, c: health.Candidate, latency_ms: int
+) -> str:
     """Deal with a non-2xx answer: say what to try next, or raise when the client's
     request is what the upstream refused."""
     status = response.status_code
-    content = await response.aread()
-    await response.aclose()
-    if status == 429 or status >= 500:
-        cool_down(key, _retry_after(response), f"upstream answered {status}")
+    try:
+        content = await response.aread()
+    except httpx.HTTPError:
+        content = b""
+    finally:
+        await response.aclose()
+    said = redact_error(adapter.error_message(status, content), c.key.secret)
+    error = f"upstream answered {status}" + (f": {said}" if said else "")
+    if status == 429:
+        wait = health.retry_after(response)
+        await health.failed(c, error=error, latency_ms=latency_ms, status=429, retry_after=wait)
+        return NEXT_KEY
+    if status >= 500:
+        await health.failed(c, error=error, latency_ms=latency_ms, status=status)
         return NEXT_KEY
     if status in (401, 403):
-        cool_down(key, AUTH_COOLDOWN, f"upstream refused the key ({status})")
+        await health.failed(c, error=error, latency_ms=latency_ms, status=status)
         return NEXT_KEY
     if status == 404:
         # Usually a wrong upstream model name in the catalogue: the route, not the key.
-        log.warning("upstream answered 404 for key %s", key.id)
+        log.warning("upstream answered 404 for key %s", c.key.id)
         return NEXT_ROUTE
-    message = redact(adapter.error_message(status, content), key.secret)
+    # The client's request is at fault: the upstream itself is fine.
+    await health.succeeded(c, latency_ms=latency_ms)
     if status == 413:
-        raise errors.too_large(message or "The upstream refused the request as too large.")
-    raise errors.invalid(message or f"The upstream refused the request ({status}).")
+        raise errors.too_large(said or "The upstream refused the request as too large.")
+    raise errors.invalid(said or f"The upstream refused the request ({status}).")

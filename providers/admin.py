@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
+from providers import health
 from providers.models import AiModel, Provider, ProviderKey, Route
+from providers.probe import provider_key_test
 from providers.services import catalogue_changed
 
 
@@ -18,7 +23,7 @@ class ProviderKeyForm(forms.ModelForm):
 
     class Meta:
         model = ProviderKey
-        fields = ["label", "secret", "weight", "enabled", "cooldown_until"]
+        fields = ["label", "secret", "weight", "enabled"]
 
     def clean_secret(self) -> str:
         secret = self.cleaned_data["secret"]
@@ -26,12 +31,20 @@ class ProviderKeyForm(forms.ModelForm):
             raise forms.ValidationError("A new key needs its secret.")
         return secret or self.instance.secret
 
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        if cleaned.get("enabled"):
+            # Enabled again by staff: the automatic notice is over.
+            self.instance.disabled_reason = ""
+            self.instance.disabled_at = None
+        return cleaned
+
 
 class ProviderKeyInline(admin.TabularInline):
     model = ProviderKey
     form = ProviderKeyForm
     extra = 0
-    readonly_fields = ["fingerprint", "last_error", "last_error_at"]
+    readonly_fields = ["fingerprint", "last_error", "last_error_at", "disabled_reason"]
 
 
 class CatalogueAdmin(admin.ModelAdmin):
@@ -57,10 +70,68 @@ class ProviderAdmin(CatalogueAdmin):
     list_display = ["name", "kind", "base_url", "enabled", "key_count"]
     list_filter = ["kind", "enabled"]
     inlines = [ProviderKeyInline]
+    change_list_template = "admin/providers/provider/change_list.html"
 
     @admin.display(description="keys")
     def key_count(self, provider: Provider) -> int:
         return provider.keys.filter(enabled=True).count()
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path("health/", view(self.health_view), name="providers_health"),
+            path("health/test/", view(self.test_view), name="providers_health_test"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "disabled_keys": _disabled_keys()}
+        return super().changelist_view(request, extra_context)
+
+    def health_view(self, request: HttpRequest) -> HttpResponse:
+        """Each upstream key and each route on each key: breaker state, the last
+        minutes' error rate and latency, the last error (secrets removed)."""
+        keys, routes = health.overview()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upstream health",
+            "opts": self.model._meta,
+            "keys": keys,
+            "routes": routes,
+            "minutes": health.STATS_MINUTES,
+            "disabled_keys": _disabled_keys(),
+        }
+        return TemplateResponse(request, "admin/providers/health.html", context)
+
+    def test_view(self, request: HttpRequest) -> HttpResponse:
+        """POST key + route: send one tiny real request, show what came back."""
+        back = HttpResponseRedirect(reverse("admin:providers_health"))
+        if request.method != "POST" or not self.has_change_permission(request):
+            return back
+        key = get_object_or_404(ProviderKey, pk=request.POST.get("key"))
+        route = get_object_or_404(
+            Route.objects.select_related("model", "provider"),
+            pk=request.POST.get("route"),
+            provider_id=key.provider_id,
+        )
+        probe = provider_key_test(key=key, route=route)
+        where = f"{route.model.public_id} via {route.provider.name} key …{key.fingerprint}"
+        status = probe.status if probe.status is not None else "no answer"
+        text = f"Test of {where}: {status} in {probe.latency_ms} ms: {probe.answer}"
+        messages.add_message(request, messages.SUCCESS if probe.ok else messages.ERROR, text)
+        return back
+
+
+def _disabled_keys() -> list[ProviderKey]:
+    """Keys the gateway disabled itself, for the notice at the top of the pages."""
+    return list(
+        ProviderKey.objects.filter(enabled=False)
+        .exclude(disabled_reason="")
+        .select_related("provider")
+        .order_by("-disabled_at")
+    )
 
 
 class RouteInline(admin.TabularInline):

@@ -157,6 +157,12 @@ def _refresh() -> Catalogue:
         return current
 
 
+def current() -> Catalogue | None:
+    """This process's snapshot as it is, never refreshed (no database read): for code
+    on the event loop that only needs what the requests served so far loaded."""
+    return _holder.catalogue
+
+
 def get_catalogue() -> Catalogue:
     current = _holder.catalogue
     if current is not None and clock.monotonic() - _holder.checked_at < CHECK_EVERY:

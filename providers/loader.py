@@ -155,6 +155,9 @@ def _parse_provider(entry: Any, index: int) -> ProviderSpec:
         else:
             keys.append((_secret(key, where), 1))
     timeout = _int(entry, "timeout", where, minimum=1) or 300
+    max_attempts = _int(entry, "max_attempts", where, minimum=1)  # per request (upstream.py)
+    if max_attempts:
+        settings["max_attempts"] = max_attempts
     return ProviderSpec(name, kind, base_url.rstrip("/"), timeout, settings, keys)
 
 

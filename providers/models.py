@@ -38,9 +38,14 @@ class ProviderKey(models.Model):
     label = models.CharField(max_length=100, blank=True)
     weight = models.PositiveIntegerField(default=1)
     enabled = models.BooleanField(default=True)
-    cooldown_until = models.DateTimeField(null=True, blank=True)
+    # The last upstream failure that used this key (its kind; the detail, secrets
+    # removed, is on the admin's health page).
     last_error = models.CharField(max_length=300, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Set when the gateway disabled the key itself (refused by its upstream for an
+    # hour): shown to staff until someone enables the key again.
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -60,10 +65,6 @@ class ProviderKey(models.Model):
     @staticmethod
     def fingerprint_of(secret: str) -> str:
         return hashlib.sha256(secret.encode()).hexdigest()[:12]
-
-    @property
-    def in_cooldown(self) -> bool:
-        return self.cooldown_until is not None and self.cooldown_until > timezone.now()
 
 
 class AiModel(models.Model):

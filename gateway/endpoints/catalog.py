@@ -81,10 +81,7 @@ async def parse_upgrade(request: HttpRequest, key: None) -> Reply:
 
 
 async def parse_unknown(request: HttpRequest, key: None) -> Reply:
-    raise GatewayError(
-        404, "invalid_request_error", "unknown_url",
-        f"Unknown request URL: {request.method} {request.path}.",
-    )  # fmt: skip
+    raise errors.unknown_url(request.method or "GET", request.path)
 
 
 models = Endpoint("models.list", OPENAI, parse_list)

@@ -7,7 +7,6 @@ kind and this module stays testable with plain dicts.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,14 +172,3 @@ class Adapter:
         if isinstance(error, str):
             return error
         return str(data.get("message") or "") if isinstance(data, dict) else ""
-
-
-_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|key[=:]\s*\S+|Bearer\s+\S+)", re.IGNORECASE)
-
-
-def redact(text: str, *secrets: str) -> str:
-    """Remove anything that looks like a credential from an upstream's message."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _SECRETISH.sub("[redacted]", text)[:500]

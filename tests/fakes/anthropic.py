@@ -208,7 +208,7 @@ class FakeAnthropic(FakeServer):
             yield event("message_stop", {}, TAIL)
 
         def error_frame() -> bytes:
-            return sse(anthropic_error(529), "error")
+            return sse(anthropic_error(529, self.stream_error_message), "error")
 
         return Stream(frames(), error_frame=error_frame)
 

@@ -220,6 +220,8 @@ class _Failure:
     headers: dict[str, str]
     path: str | None
     key: str | None
+    model: str | None = None
+    content_type: str = "application/json"
 
 
 class _ClientGone(Exception):
@@ -400,7 +402,10 @@ class FakeServer:
             self.reply = Reply()
             self._reply_queue: list[Reply] = []
             self._failures: list[_Failure] = []
-            self._hangs: list[tuple[str | None, str | None]] = []
+            self._hangs: list[tuple[str | None, str | None, str | None]] = []
+            # The message of the error event error_mid_stream_after sends (None: the
+            # provider's usual one), e.g. one quoting the upstream key.
+            self.stream_error_message: str | None = None
             self.include_usage = True
             self._pause_after: int | None = None
             self.fail_mid_stream_after: int | None = None
@@ -435,19 +440,31 @@ class FakeServer:
         headers: dict[str, str] | None = None,
         path: str | None = None,
         key: str | None = None,
+        model: str | None = None,
+        content_type: str = "application/json",
     ) -> None:
-        """The next `times` requests (whose path contains `path` and that use credential
-        `key`, when given) get `status` with `body` (a dict is sent as JSON, str/bytes as
-        is, None = the provider's real error shape for that status)."""
+        """The next `times` requests (whose path contains `path`, that use credential
+        `key` and ask for `model`, when given) get `status` with `body` (a dict is sent as
+        JSON, str/bytes as is, None = the provider's real error shape for that status).
+        A 200 with a body and `content_type` is how a garbage answer is scripted."""
         with self._lock:
             for _ in range(times):
-                self._failures.append(_Failure(status, body, dict(headers or {}), path, key))
+                self._failures.append(
+                    _Failure(status, body, dict(headers or {}), path, key, model, content_type)
+                )
 
-    def hang_next(self, times: int = 1, *, path: str | None = None, key: str | None = None) -> None:
+    def hang_next(
+        self,
+        times: int = 1,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        model: str | None = None,
+    ) -> None:
         """The next `times` requests are read and then never answered, until the client goes
         away, `release()` is called (then they are answered normally) or the fake stops."""
         with self._lock:
-            self._hangs.extend([(path, key)] * times)
+            self._hangs.extend([(path, key, model)] * times)
 
     @property
     def pause_after_chunks(self) -> int | None:
@@ -614,7 +631,11 @@ class FakeServer:
             req.hung = True
             if not self._hold(h, req, "hanging"):
                 return
-        failure = self._take(self._failures, req, lambda f: (f.path, f.key)) if route.auth else None
+        failure = (
+            self._take(self._failures, req, lambda f: (f.path, f.key, f.model))
+            if route.auth
+            else None
+        )
         if failure is not None:
             self._send(h, req, self._failure_response(failure))
             return
@@ -632,14 +653,28 @@ class FakeServer:
                     return route, match
         return None, None
 
+    def model_of(self, req: RecordedRequest) -> str | None:
+        """The model a request asks for: its JSON or form `model` field, else the path
+        (Gemini and Azure name it there)."""
+        source = req.json if isinstance(req.json, dict) else req.form
+        value = source.get("model") if isinstance(source, dict) else None
+        return value if isinstance(value, str) else None
+
     def _take(
-        self, queue: list[Any], req: RecordedRequest, filters: Callable[[Any], tuple[Any, Any]]
+        self,
+        queue: list[Any],
+        req: RecordedRequest,
+        filters: Callable[[Any], tuple[Any, Any, Any]],
     ) -> Any:
         with self._lock:
             for i, item in enumerate(queue):
-                path, key = filters(item)
-                if (path is None or path in req.path) and (
-                    key is None or key == self.credential(req)
+                path, key, model = filters(item)
+                if (
+                    (path is None or path in req.path)
+                    and (key is None or key == self.credential(req))
+                    and (
+                        model is None or model in (self.model_of(req), *re.split("[/:]", req.path))
+                    )
                 ):
                     return queue.pop(i)
         return None
@@ -649,7 +684,7 @@ class FakeServer:
             response = self.error_response(failure.status)
         elif isinstance(failure.body, (bytes, str)):
             body = failure.body.encode() if isinstance(failure.body, str) else failure.body
-            response = Response(failure.status, body, "application/json")
+            response = Response(failure.status, body, failure.content_type)
         else:
             response = json_response(failure.body, failure.status)
         response.headers.update(failure.headers)

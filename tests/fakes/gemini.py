@@ -171,7 +171,7 @@ class FakeGemini(FakeServer):
                 yield Frame(b"]", TAIL)
 
         def error_frame() -> bytes:
-            error = gemini_error(503)
+            error = gemini_error(503, self.stream_error_message)
             return sse(error, crlf=True) if as_sse else b",\r\n" + dumps(error) + b"]"
 
         content_type = "text/event-stream" if as_sse else "application/json; charset=UTF-8"

@@ -446,7 +446,9 @@ class FakeOpenAI(FakeServer):
                 )
             yield Frame(b"data: [DONE]\n\n", TAIL)
 
-        return Stream(frames(), error_frame=lambda: sse(openai_error(500)))
+        return Stream(
+            frames(), error_frame=lambda: sse(openai_error(500, self.stream_error_message))
+        )
 
     # ---- responses -------------------------------------------------------------------
 
@@ -621,7 +623,8 @@ class FakeOpenAI(FakeServer):
             payload = {
                 "type": "error",
                 "code": "server_error",
-                "message": "The server had an error while processing your request. Sorry about that!",
+                "message": self.stream_error_message
+                or "The server had an error while processing your request. Sorry about that!",
                 "param": None,
                 "sequence_number": next(seq),
             }
