@@ -6,6 +6,16 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from providers.prices import Prices
+
+
+class Origin(models.TextChoices):
+    """Where a catalogue entry came from. load_providers only ever disables (with
+    --prune) what the file created; what staff created in the admin stays theirs."""
+
+    FILE = "file", _("providers file")
+    ADMIN = "admin", _("admin")
+
 
 class Provider(models.Model):
     class Kind(models.TextChoices):
@@ -20,6 +30,7 @@ class Provider(models.Model):
     timeout = models.PositiveIntegerField(default=300, help_text=_("seconds for a whole call"))
     settings = models.JSONField(default=dict, blank=True, help_text=_("e.g. api_version"))
     enabled = models.BooleanField(default=True)
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.ADMIN)
 
     class Meta:
         ordering = ["name"]
@@ -41,6 +52,7 @@ class ProviderKey(models.Model):
     cooldown_until = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.ADMIN)
 
     class Meta:
         constraints = [
@@ -98,6 +110,10 @@ class AiModel(models.Model):
     per_minute = models.BigIntegerField(
         null=True, blank=True, help_text=_("credits per minute of audio")
     )
+    # Set when the prices above were computed as cost + this percentage (the file's
+    # `price: {markup_percent: N}`); shown so staff know where a price came from.
+    markup_percent = models.PositiveIntegerField(null=True, blank=True)
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.ADMIN)
 
     class Meta:
         ordering = ["public_id"]
@@ -112,6 +128,16 @@ class Route(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="routes")
     upstream_model = models.CharField(max_length=200)
+    # What the upstream charges us, in credits, with the same units as the model's
+    # prices; all empty when unknown (no margin can be reported for the route then).
+    cost_input_per_mtok = models.BigIntegerField(null=True, blank=True)
+    cost_output_per_mtok = models.BigIntegerField(null=True, blank=True)
+    cost_cached_input_per_mtok = models.BigIntegerField(null=True, blank=True)
+    cost_per_image = models.JSONField(null=True, blank=True)
+    cost_per_mchar = models.BigIntegerField(null=True, blank=True)
+    cost_per_minute = models.BigIntegerField(null=True, blank=True)
+    # Selling below cost is refused unless staff say so here (a loss leader).
+    allow_below_cost = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["model", "position"]
@@ -121,3 +147,24 @@ class Route(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} -> {self.provider}/{self.upstream_model}"
+
+    @property
+    def cost(self) -> Prices | None:
+        """The upstream's prices to us, or None when the route has no cost set."""
+        values = {f: getattr(self, f"cost_{f}") for f in COST_FIELDS}
+        if all(v is None for v in values.values()):
+            return None
+        values["input_per_mtok"] = values["input_per_mtok"] or 0
+        values["output_per_mtok"] = values["output_per_mtok"] or 0
+        return Prices(**values)
+
+
+# The price fields a route's cost mirrors (Route.cost_<field>).
+COST_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cached_input_per_mtok",
+    "per_image",
+    "per_mchar",
+    "per_minute",
+)
