@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import ApiKey
 from accounts.services import KeyStateError, api_key_reactivate, api_key_suspend
+from audit.services import audit_record, model_state
+
+# A key's fields whose change staff must be able to trace (never its digest).
+_AUDITED = ["name", "status", "rpm", "spend_limit", "allowed_models", "expires_at"]
 
 
 @admin.register(ApiKey)
@@ -43,6 +48,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
         from accounts.services import api_key_update
 
+        before = model_state(ApiKey.objects.get(pk=obj.pk), _AUDITED)
         api_key_update(
             key=obj,
             name=obj.name,
@@ -52,12 +58,33 @@ class ApiKeyAdmin(admin.ModelAdmin):
             expires_at=obj.expires_at,
             clear=tuple(f for f in ("rpm", "spend_limit", "expires_at") if getattr(obj, f) is None),
         )
+        after = model_state(obj, _AUDITED)
+        if after != before:
+            audit_record(
+                actor=request.user,
+                action="api_key.change",
+                target=obj,
+                customer=obj.user,
+                before=before,
+                after=after,
+            )
 
     def _act(self, request: HttpRequest, queryset: QuerySet[ApiKey], action: object) -> None:
         done = 0
         for key in queryset:
             try:
-                action(key=key)  # type: ignore[operator]
+                # The change and its audit entry commit together.
+                with transaction.atomic():
+                    before = key.status
+                    action(key=key)  # type: ignore[operator]
+                    audit_record(
+                        actor=request.user,
+                        action=f"api_key.{action.__name__.removeprefix('api_key_')}",  # type: ignore[attr-defined]
+                        target=key,
+                        customer=key.user,
+                        before={"status": before},
+                        after={"status": key.status},
+                    )
                 done += 1
             except KeyStateError as exc:
                 self.message_user(request, f"{key.prefix}…: {exc}", messages.WARNING)

@@ -56,7 +56,9 @@ class AuditEntry(models.Model):
         indexes = [models.Index(fields=["customer", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_repr}"
+        return (
+            f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_repr}"
+        )
 
     def save(self, *args: object, **kwargs: object) -> None:
         if not self._state.adding:

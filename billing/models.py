@@ -45,6 +45,7 @@ class LedgerEntry(models.Model):
         USAGE = "usage", _("Usage")
         REFUND = "refund", _("Refund")
         ADJUSTMENT = "adjustment", _("Adjustment")
+        REDEMPTION = "redemption", _("Redemption")
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -1,0 +1,171 @@
+"""The catalogue's admin pages (providers/admin.py), with an audit entry for every staff
+change of a provider, key, model, price or route, and a refusal of routes sold below
+cost. Re-registered from billing because providers imports none of our apps and the
+audit trail is one of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from audit.services import audit_record, model_state
+from providers import admin as catalogue_admin
+from providers.costs import below_cost
+from providers.models import COST_FIELDS, AiModel, Provider, ProviderKey, Route
+from providers.prices import Prices
+
+_AUDITED: dict[type[Model], list[str]] = {
+    Provider: ["name", "kind", "base_url", "timeout", "settings", "enabled"],
+    AiModel: [
+        "public_id",
+        "type",
+        "enabled",
+        "input_per_mtok",
+        "output_per_mtok",
+        "cached_input_per_mtok",
+        "per_image",
+        "per_mchar",
+        "per_minute",
+        "max_output_tokens",
+    ],
+    # Never the secret itself: only that it was replaced (and the new fingerprint).
+    ProviderKey: ["label", "weight", "enabled", "cooldown_until", "fingerprint"],
+    Route: [
+        "position",
+        "provider",
+        "upstream_model",
+        *(f"cost_{f}" for f in COST_FIELDS),
+        "allow_below_cost",
+    ],
+}
+
+
+def _state(obj: Model) -> dict[str, Any]:
+    return model_state(obj, _AUDITED[type(obj)])
+
+
+def _label(obj: Model) -> str:
+    return obj._meta.model_name or "object"
+
+
+def _stored(obj: Model) -> Model | None:
+    return type(obj)._default_manager.filter(pk=obj.pk).first() if obj.pk else None
+
+
+class AuditedCatalogueAdmin(admin.ModelAdmin):
+    """Records before/after of the row and of each inline row that changed, inside the
+    admin's own transaction (changeform_view is atomic)."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        stored = _stored(obj) if change else None
+        before = _state(stored) if stored is not None else None
+        super().save_model(request, obj, form, change)
+        after = _state(obj)
+        if before != after:
+            action = f"{_label(obj)}.{'change' if change else 'create'}"
+            audit_record(actor=request.user, action=action, target=obj, before=before, after=after)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        changes = []
+        for inline_form in formset.forms:
+            instance = inline_form.instance
+            if inline_form in formset.deleted_forms and instance.pk:
+                changes.append(("delete", instance, _state(instance), None))
+            elif inline_form.has_changed():
+                stored = _stored(instance)
+                changes.append(("pending", instance, stored and _state(stored), None))
+        super().save_formset(request, form, formset, change)
+        for kind, instance, before, _ in changes:
+            if kind == "delete":
+                audit_record(
+                    actor=request.user,
+                    action=f"{_label(instance)}.delete",
+                    target_type=instance._meta.label_lower,
+                    before=before,
+                    reason=str(form.instance),
+                )
+                continue
+            after = _state(instance)
+            if before != after:
+                verb = "change" if before else "create"
+                audit_record(
+                    actor=request.user,
+                    action=f"{_label(instance)}.{verb}",
+                    target=instance,
+                    before=before,
+                    after=after,
+                )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        audit_record(
+            actor=request.user,
+            action=f"{_label(obj)}.delete",
+            target=obj,
+            before=_state(obj),
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            audit_record(
+                actor=request.user, action=f"{_label(obj)}.delete", target=obj, before=_state(obj)
+            )
+        super().delete_queryset(request, queryset)
+
+
+class RouteFormSet(forms.BaseInlineFormSet):
+    """A route may not be sold below its cost unless `allow_below_cost` is ticked."""
+
+    def clean(self) -> None:
+        super().clean()
+        model = self.instance
+        price = Prices(
+            input_per_mtok=model.input_per_mtok or 0,
+            output_per_mtok=model.output_per_mtok or 0,
+            cached_input_per_mtok=model.cached_input_per_mtok,
+            per_image=model.per_image,
+            per_mchar=model.per_mchar,
+            per_minute=model.per_minute,
+        )
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or data.get("allow_below_cost"):
+                continue
+            values = {f: data.get(f"cost_{f}") for f in COST_FIELDS}
+            if all(v is None for v in values.values()):
+                continue
+            values["input_per_mtok"] = values["input_per_mtok"] or 0
+            values["output_per_mtok"] = values["output_per_mtok"] or 0
+            faults = below_cost(price, Prices(**values))
+            if faults:
+                form.add_error(
+                    None,
+                    "Sold below cost: "
+                    + "; ".join(faults)
+                    + ". Raise the model's price, or tick 'allow below cost' if this is meant.",
+                )
+
+
+class RouteInline(catalogue_admin.RouteInline):
+    formset = RouteFormSet
+
+
+class ProviderAdmin(AuditedCatalogueAdmin, catalogue_admin.ProviderAdmin):
+    pass
+
+
+class AiModelAdmin(AuditedCatalogueAdmin, catalogue_admin.AiModelAdmin):
+    inlines = [
+        RouteInline if inline is catalogue_admin.RouteInline else inline
+        for inline in catalogue_admin.AiModelAdmin.inlines
+    ]
+
+
+for _model, _admin in ((Provider, ProviderAdmin), (AiModel, AiModelAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)
