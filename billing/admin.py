@@ -16,7 +16,10 @@ from django.urls import path, reverse
 from accounts.models import User
 from audit.models import AuditEntry
 from audit.services import audit_record, model_state
-from billing import admin_catalogue  # noqa: F401  (the catalogue's pages, audited)
+from billing import (
+    admin_catalogue,  # noqa: F401  (the catalogue's pages, audited)
+    admin_redemptions,  # noqa: F401  (redemption code batches)
+)
 from billing.models import LedgerEntry, StripeEvent, Wallet
 from billing.money import usd_and_credits, usd_to_credits
 from billing.services import wallet_for

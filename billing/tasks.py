@@ -21,3 +21,11 @@ def verify_wallets() -> int:
             drift.ledger_sum,
         )
     return len(drifts)
+
+
+@shared_task
+def auto_topup_run(user_id: int, crossing: int) -> str:
+    """Charge a customer's saved card once for one low-balance crossing."""
+    from billing.alerts import auto_topup_charge
+
+    return auto_topup_charge(user_id=user_id, crossing=crossing)

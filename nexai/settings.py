@@ -170,6 +170,14 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "nexai <noreply@localhost>")
 NEXAI_SIGNUP_CREDITS = env_int("NEXAI_SIGNUP_CREDITS", 5_000_000, minimum=0)
 NEXAI_FREE_RPM = env_int("NEXAI_FREE_RPM", 10, minimum=1)
 NEXAI_PAID_RPM = env_int("NEXAI_PAID_RPM", 3000, minimum=1)
+# Redemption codes: attempts per user and per IP address within the window.
+NEXAI_REDEEM_ATTEMPTS = env_int("NEXAI_REDEEM_ATTEMPTS", 10, minimum=1)
+NEXAI_REDEEM_WINDOW_SECONDS = env_int("NEXAI_REDEEM_WINDOW_SECONDS", 900, minimum=1)
+# The operator's details printed on receipts (docs/operations.md).
+NEXAI_OPERATOR_NAME = env_str("NEXAI_OPERATOR_NAME", "nexai")
+NEXAI_OPERATOR_ADDRESS = env_str("NEXAI_OPERATOR_ADDRESS")
+NEXAI_OPERATOR_EMAIL = env_str("NEXAI_OPERATOR_EMAIL")
+NEXAI_OPERATOR_TAX_ID = env_str("NEXAI_OPERATOR_TAX_ID")
 
 # Stripe is switched on by its secret key.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
