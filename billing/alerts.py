@@ -26,7 +26,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing.models import BalanceAlert, LedgerEntry
 from billing.money import CREDITS_PER_CENT, cents_to_usd, credits_to_usd
-from billing.services import ledger_post, wallet_for
+from billing import services
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def alert_settings_save(
     above the new threshold: setting a threshold above today's balance is not itself
     a crossing."""
     alert = alert_for(user=user)
-    balance = wallet_for(user=user).balance
+    balance = services.wallet_for(user=user).balance
     alert.threshold = threshold
     alert.email_enabled = email_enabled
     alert.auto_topup = auto_topup
@@ -182,7 +182,7 @@ def _charge(alert: BalanceAlert, crossing: int) -> tuple[str, str]:
         return BalanceAlert.TopupStatus.REQUIRES_ACTION, "the bank asks you to confirm"
     if intent.status != "succeeded":
         return BalanceAlert.TopupStatus.FAILED, f"payment {intent.status}"
-    ledger_post(
+    services.ledger_post(
         user=alert.user,
         kind=LedgerEntry.Kind.TOPUP,
         amount=credits,
@@ -228,7 +228,7 @@ def card_setup_complete(*, user: User, session_id: str) -> bool:
     intent = client.v1.setup_intents.retrieve(str(session.setup_intent))
     if intent.status != "succeeded" or not intent.payment_method:
         return False
-    card = _card_label(intent)
+    card = _card_label(client, str(intent.payment_method))
     BalanceAlert.objects.filter(user=user).update(
         stripe_payment_method=str(intent.payment_method),
         stripe_customer=str(session.customer or intent.customer or ""),
@@ -237,9 +237,10 @@ def card_setup_complete(*, user: User, session_id: str) -> bool:
     return True
 
 
-def _card_label(intent: object) -> str:
-    details = getattr(intent, "payment_method_details", None) or {}
-    card = details.get("card") if isinstance(details, dict) else None
-    if card:
-        return f"{card.get('brand', 'card')} •••• {card.get('last4', '')}"
-    return "saved card"
+def _card_label(client: stripe.StripeClient, payment_method: str) -> str:
+    """ "Visa •••• 4242", for the customer to recognise the card (never more of it)."""
+    method = client.v1.payment_methods.retrieve(payment_method)
+    card = getattr(method, "card", None)
+    if card is None:
+        return "saved card"
+    return f"{str(card.brand).title()} •••• {card.last4}"

@@ -11,7 +11,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from billing import balances, live
+from billing import alerts, balances, live
 from billing.models import LedgerEntry, Wallet
 
 # Credits that move an account to the paid plan: anything but the signup gift.
@@ -124,6 +124,14 @@ def _apply(
         version=wallet.version + 1,
         paid=paid,
         total_spent=spent,
+    )
+    # Low-balance alerts: a credit re-arms the alert, a debit may cross it. (Usage
+    # batches are checked by their writer, which calls the same hook.)
+    before, after = wallet.balance, wallet.balance + amount
+    transaction.on_commit(
+        lambda: alerts.balance_crossed(
+            user_id=wallet.user_id, balance_before=before, balance_after=after
+        )
     )
 
 
