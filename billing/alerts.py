@@ -24,9 +24,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import User
+from billing import services
 from billing.models import BalanceAlert, LedgerEntry
 from billing.money import CREDITS_PER_CENT, cents_to_usd, credits_to_usd
-from billing import services
 
 log = logging.getLogger(__name__)
 

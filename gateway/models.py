@@ -43,6 +43,8 @@ class UsageRecord(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["api_key", "-created_at"]),
+            # Staff reports roll usage up a day at a time (reports.rollup).
+            models.Index(fields=["created_at"], name="usage_created_at"),
         ]
 
     def __str__(self) -> str:

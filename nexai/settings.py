@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "providers",
     "gateway",
     "dashboard",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +145,7 @@ CELERY_BEAT_SCHEDULE = {
     "settle-stale-reservations": {"task": "gateway.tasks.settle_stale", "schedule": 60.0},
     "flush-usage": {"task": "gateway.tasks.flush_usage", "schedule": 10.0},
     "verify-wallets": {"task": "billing.tasks.verify_wallets", "schedule": 3600.0},
+    "rollup-usage": {"task": "reports.tasks.rollup_recent_usage", "schedule": 300.0},
 }
 # Seconds between the serving process's own writes of queued usage and charges; 0 turns
 # them off. With Redis the queue is shared and `manage.py run_usage_writer` drains it
