@@ -41,8 +41,10 @@ def rollup_day(day: date) -> int:
         "charge": Sum("charge"),
         "cost": Sum("cost"),
     }
-    per_model = records.values("model", "provider").annotate(
-        **sums, input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")
+    per_model = list(
+        records.values("model", "provider")
+        .annotate(**sums, input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"))
+        .order_by()
     )
     hist_rows = (
         records.annotate(bucket=_bucket())
@@ -73,7 +75,7 @@ def rollup_day(day: date) -> int:
                 cost=r["cost"] or 0,
                 latency_hist=hists.get((r["model"], r["provider"]), []),
             )
-            for r in per_model.order_by()
+            for r in per_model
         )
         DailyCustomerStat.objects.bulk_create(
             DailyCustomerStat(

@@ -380,3 +380,14 @@ def test_a_markup_without_any_cost_is_refused(tmp_path: Path) -> None:
     path.write_text(GOOD.replace("{input_per_mtok: 1, output_per_mtok: 2}", "{markup_percent: 20}"))
     with pytest.raises(CommandError, match="markup_percent needs a cost"):
         _load(path)
+
+
+def test_the_example_file_prices_a_model_as_cost_plus_twenty_percent(upstream_env: None) -> None:
+    _load(EXAMPLE)
+    model = AiModel.objects.get(public_id="deepseek-reasoner")
+    assert (model.input_per_mtok, model.output_per_mtok, model.cached_input_per_mtok) == (
+        336_000,
+        504_000,
+        33_600,
+    )
+    assert model.routes.get().cost_output_per_mtok == 420_000
