@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.models import User
+from audit.admin import change_summary
 from audit.models import AuditEntry
 from audit.services import audit_record, model_state
 from billing import (
@@ -21,7 +22,7 @@ from billing import (
     admin_redemptions,  # noqa: F401  (redemption code batches)
 )
 from billing.models import LedgerEntry, StripeEvent, Wallet
-from billing.money import usd_and_credits, usd_to_credits
+from billing.money import credits_to_usd, usd_and_credits, usd_to_credits
 from billing.services import wallet_for
 from billing.staff import adjustment_post
 
@@ -77,11 +78,23 @@ class CustomerAuditInline(ReadOnlyInline):
 
     model = AuditEntry
     fk_name = "customer"
-    fields = ["created_at", "actor_label", "action", "target_repr", "before", "after", "reason"]
+    fields = ["created_at", "who", "action", "what", "change", "reason"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
     max_num = 0
     verbose_name_plural = "audit trail"
+
+    @admin.display(description="who")
+    def who(self, entry: AuditEntry) -> str:
+        return entry.actor_label
+
+    @admin.display(description="what")
+    def what(self, entry: AuditEntry) -> str:
+        return entry.target_repr
+
+    @admin.display(description="change")
+    def change(self, entry: AuditEntry) -> str:
+        return change_summary(entry)
 
 
 class AdjustmentForm(forms.Form):
@@ -232,6 +245,7 @@ class UserAdmin(BaseUserAdmin):
             title="Confirm the adjustment",
             amount=data["amount_usd"],
             amount_text=usd_and_credits(data["amount_usd"]),
+            amount_usd=credits_to_usd(data["amount_usd"]),
             balance_text=usd_and_credits(wallet.balance),
             after_text=usd_and_credits(wallet.balance + data["amount_usd"]),
             plan_change=data["counts_as_paid"] and data["amount_usd"] > 0 and not wallet.paid,

@@ -37,8 +37,8 @@ def _backdate(entry_id: int, when: datetime) -> None:
         )
 
 
-def operator_data() -> int:
-    """Returns the id of the redemption batch to photograph."""
+def operator_data() -> tuple[int, int]:
+    """Returns the ids of the redemption batch and of the customer to photograph."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -143,8 +143,8 @@ def operator_data() -> int:
             per_customer_limit=3,
             note="Reseller Saigon AI Shop, December",
         )
-    for code in batch.codes.all()[:18]:
-        done = code_redeem(user=rng.choice(customers), code=code.code, ip="127.0.0.1")
+    for i, code in enumerate(batch.codes.all()[:18]):
+        done = code_redeem(user=customers[i % len(customers)], code=code.code, ip="127.0.0.1")
         _backdate(done.entry.pk, now - timedelta(days=rng.randint(0, 20), hours=rng.randint(0, 9)))
     from django.core.cache import cache
 
@@ -168,10 +168,10 @@ def operator_data() -> int:
         crossings=1,
     )
     rollup_days(recent_days(count=31))
-    return batch.pk
+    return batch.pk, ada.pk
 
 
-def shoot(base_url: str, out: Path, batch_id: int) -> list[Path]:
+def shoot(base_url: str, out: Path, batch_id: int, customer_id: int) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     saved: list[Path] = []
@@ -205,10 +205,7 @@ def shoot(base_url: str, out: Path, batch_id: int) -> list[Path]:
             page.fill("input[name=per_customer_limit]", "1")
             page.click("input[type=submit]")
             snap("ops-code-batch-confirm")
-            page.goto(base_url + "/admin/accounts/user/?q=ada")
-            page.locator("#result_list a").first.click()
-            user_url = page.url
-            page.goto(user_url.replace("/change/", "/adjust/"))
+            page.goto(f"{base_url}/admin/accounts/user/{customer_id}/adjust/")
             page.fill("input[name=amount_usd]", "25")
             page.fill("input[name=reason]", "Bank transfer VCB 2026-12-01")
             page.check("input[name=counts_as_paid][value=yes]")
@@ -259,9 +256,9 @@ def main() -> None:
         os.environ.setdefault("NEXAI_OPERATOR_TAX_ID", "0312345678")
         base.configure(Path(tmp) / "demo.sqlite3")
         base.demo_data()
-        batch_id = operator_data()
+        batch_id, customer_id = operator_data()
         with base.Server() as server:
-            saved = shoot(server.base_url, out, batch_id)
+            saved = shoot(server.base_url, out, batch_id, customer_id)
     for path in saved:
         print(path.relative_to(base.ROOT) if path.is_relative_to(base.ROOT) else path)
 
