@@ -1,7 +1,8 @@
 """Low-balance alerts and automatic top-ups.
 
-`balance_crossed(user_id=, balance_before=, balance_after=)` is the one hook: whoever
-changes balances in bulk (the usage writer, after each batch) calls it per wallet.
+`balance_crossed(user_id=, balance_before=, balance_after=)` is the hook, called after
+every `ledger_post`; `usage_post_batch` calls its batch twin `balances_changed` once
+its batch has committed, so the usage writer needs no change.
 A crossing is claimed with a conditional UPDATE on `armed`, so however many processes
 see the same fall, one email goes out and one top-up is attempted. The top-up is
 claimed a second time by crossing number (`last_topup_crossing`) and sent to Stripe
@@ -63,13 +64,33 @@ def alert_settings_save(
 def balance_crossed(*, user_id: int, balance_before: int, balance_after: int) -> bool:
     """Call after a balance changed (credits: before and after). Returns True when this
     call claimed a crossing below the customer's threshold (and queued the email and
-    the automatic top-up for after commit)."""
+    the automatic top-up for after commit). The `armed` flag, not `balance_before`,
+    decides: a stale or reordered call can never produce a second email."""
     alert = (
         BalanceAlert.objects.filter(user_id=user_id, threshold__isnull=False)
         .only("pk", "threshold", "armed")
         .first()
     )
-    if alert is None or alert.threshold is None:
+    return alert is not None and _check(alert, balance_after)
+
+
+def balances_changed(changes: list[tuple[int, int, int]]) -> None:
+    """`balance_crossed` for a whole usage batch, (user_id, before, after) each, with
+    one query for every wallet that has no alert. Runs after the batch committed, in
+    the writer: it logs its own failures rather than failing the writer."""
+    try:
+        after = {user_id: a for user_id, _, a in changes}
+        alerts = BalanceAlert.objects.filter(user_id__in=after, threshold__isnull=False).only(
+            "pk", "user_id", "threshold", "armed"
+        )
+        for alert in alerts:
+            _check(alert, after[alert.user_id])
+    except Exception:
+        log.exception("low-balance check after a usage batch failed")
+
+
+def _check(alert: BalanceAlert, balance_after: int) -> bool:
+    if alert.threshold is None:
         return False
     if balance_after >= alert.threshold:
         if not alert.armed:  # back above: the next fall is a new crossing
@@ -81,6 +102,7 @@ def balance_crossed(*, user_id: int, balance_before: int, balance_after: int) ->
     if not won:
         return False
     crossing = BalanceAlert.objects.values_list("crossings", flat=True).get(pk=alert.pk)
+    user_id = alert.user_id
     transaction.on_commit(lambda: _after_crossing(user_id, crossing, balance_after))
     return True
 
@@ -90,7 +112,10 @@ def _after_crossing(user_id: int, crossing: int, balance: int) -> None:
 
     alert = BalanceAlert.objects.select_related("user").get(user_id=user_id)
     if alert.email_enabled:
-        _email(alert, "low_balance", balance=balance)
+        try:
+            _email(alert, "low_balance", balance=balance)
+        except Exception:  # an SMTP outage must not stop the top-up (or the writer)
+            log.exception("low-balance email to user %s failed", user_id)
     if alert.auto_topup and alert.stripe_payment_method:
         auto_topup_run.delay(user_id, crossing)
 

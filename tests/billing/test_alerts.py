@@ -32,14 +32,14 @@ def fake_stripe(settings) -> Iterator[FakeStripe]:  # type: ignore[no-untyped-de
 
 
 def _spend(user, amount: int, ref: str) -> bool:  # type: ignore[no-untyped-def]
-    """A usage batch as the writer posts it, then the hook the writer calls."""
-    before = wallet_for(user=user).balance
+    """A usage batch as the writer posts it; True when it made a new crossing (the
+    check runs when the batch commits, with no change to the writer)."""
+    before = BalanceAlert.objects.get(user=user).crossings
     with transaction.atomic():
-        states = usage_post_batch(
+        usage_post_batch(
             [UsageCharge(reference=ref, user_id=user.pk, api_key_id=None, amount=amount)]
         )
-    after = states[user.pk].balance
-    return balance_crossed(user_id=user.pk, balance_before=before, balance_after=after)
+    return BalanceAlert.objects.get(user=user).crossings > before
 
 
 def _customer_with_alert(client: Client, *, balance: int, **form: str):  # type: ignore[no-untyped-def]
@@ -91,6 +91,16 @@ def test_one_email_per_crossing_not_one_per_request(client: Client) -> None:  # 
     assert _spend(user, 4 * USD, "r5")  # $4.50
     assert len(mail.outbox) == 2
     assert alert_for(user=user).crossings == 2
+
+
+def test_the_hook_claims_a_crossing_once_however_often_it_is_called(client: Client) -> None:
+    user = _customer_with_alert(client, balance=6 * USD)
+    ledger_post(user=user, kind="adjustment", amount=-2 * USD, reference="fall")  # $4
+    assert alert_for(user=user).crossings == 1
+    # The writer, a retry, a stale caller: none of them makes a second crossing.
+    for before in (6 * USD, 4 * USD, 10 * USD):
+        assert not balance_crossed(user_id=user.pk, balance_before=before, balance_after=4 * USD)
+    assert len(mail.outbox) == 1
 
 
 def test_a_threshold_set_above_the_balance_is_not_a_crossing(client: Client) -> None:  # type: ignore[no-untyped-def]
