@@ -69,6 +69,27 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 after=after,
             )
 
+    def delete_model(self, request: HttpRequest, obj: ApiKey) -> None:
+        audit_record(
+            actor=request.user,
+            action="api_key.delete",
+            target=obj,
+            customer=obj.user,
+            before=model_state(obj, _AUDITED),
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset.select_related("user"):
+            audit_record(
+                actor=request.user,
+                action="api_key.delete",
+                target=key,
+                customer=key.user,
+                before=model_state(key, _AUDITED),
+            )
+        super().delete_queryset(request, queryset)
+
     def _act(self, request: HttpRequest, queryset: QuerySet[ApiKey], action: object) -> None:
         done = 0
         for key in queryset:

@@ -162,7 +162,15 @@ class UserAdmin(BaseUserAdmin):
         fields = [f for f in form.changed_data if f in _USER_AUDITED]
         before = model_state(User.objects.get(pk=obj.pk), fields) if change and fields else None
         super().save_model(request, obj, form, change)
-        if change and fields:
+        if not change:
+            audit_record(
+                actor=request.user,
+                action="customer.create",
+                target=obj,
+                customer=obj,
+                after=model_state(obj, _USER_AUDITED),
+            )
+        elif fields:
             audit_record(
                 actor=request.user,
                 action="customer.change",
@@ -171,7 +179,7 @@ class UserAdmin(BaseUserAdmin):
                 before=before,
                 after=model_state(obj, fields),
             )
-        elif "password" in form.changed_data and change:
+        elif "password" in form.changed_data:
             audit_record(actor=request.user, action="customer.password", target=obj, customer=obj)
 
     def save_related(self, request: HttpRequest, form: forms.Form, formsets, change) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from audit.services import audit_record, model_state
+from billing.money import usd_and_credits
 from providers import admin as catalogue_admin
 from providers.costs import below_cost
 from providers.models import COST_FIELDS, AiModel, Provider, ProviderKey, Route
@@ -150,6 +151,10 @@ class RouteFormSet(forms.BaseInlineFormSet):
                 )
 
 
+def _price(credits: int | None) -> str:
+    return "" if credits is None else usd_and_credits(credits).replace(" credits)", ")")
+
+
 class RouteInline(catalogue_admin.RouteInline):
     formset = RouteFormSet
 
@@ -159,10 +164,23 @@ class ProviderAdmin(AuditedCatalogueAdmin, catalogue_admin.ProviderAdmin):
 
 
 class AiModelAdmin(AuditedCatalogueAdmin, catalogue_admin.AiModelAdmin):
+    # Prices in US$ per million tokens with the credit figure beside them.
+    list_display = [
+        {"input_per_mtok": "input_price", "output_per_mtok": "output_price"}.get(name, name)
+        for name in catalogue_admin.AiModelAdmin.list_display
+    ]
     inlines = [
         RouteInline if inline is catalogue_admin.RouteInline else inline
         for inline in catalogue_admin.AiModelAdmin.inlines
     ]
+
+    @admin.display(description="input / 1M tokens", ordering="input_per_mtok")
+    def input_price(self, model: AiModel) -> str:
+        return _price(model.input_per_mtok)
+
+    @admin.display(description="output / 1M tokens", ordering="output_per_mtok")
+    def output_price(self, model: AiModel) -> str:
+        return _price(model.output_per_mtok)
 
 
 for _model, _admin in ((Provider, ProviderAdmin), (AiModel, AiModelAdmin)):

@@ -293,3 +293,38 @@ def test_the_suspend_command_is_audited_as_the_command(personas: Personas) -> No
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.actor_label, entry.action) == (None, "command", "api_key.suspend")
     assert entry.after == {"status": "suspended"} and entry.customer == personas.funded
+
+
+def test_revoking_and_deleting_keys_and_creating_customers_are_audited(
+    staff_client: Client, personas: Personas
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("revoke_api_key", personas.funded_key.key.prefix, stdout=StringIO())
+    broke_key = personas.broke_key.key
+    staff_client.post(reverse("admin:accounts_apikey_delete", args=[broke_key.pk]), {"post": "yes"})
+    staff_client.post(
+        reverse("admin:accounts_user_add"),
+        {
+            "email": "new@example.com",
+            "password1": "a long pass 2026!",
+            "password2": "a long pass 2026!",
+            **_inline_management(),
+        },
+    )
+    entries = dict(AuditEntry.objects.values_list("action", "actor_label"))
+    assert entries == {
+        "api_key.revoke": "command",
+        "api_key.delete": personas.staff.email,
+        "customer.create": personas.staff.email,
+    }
+    assert AuditEntry.objects.get(action="api_key.delete").customer == personas.broke
+
+
+def test_model_prices_are_listed_in_dollars_with_credits(
+    staff_client: Client, priced_model: AiModel
+) -> None:
+    page = staff_client.get(reverse("admin:providers_aimodel_changelist")).content.decode()
+    assert "$1.20 (1,200,000)" in page and "$5.00 (5,000,000)" in page
