@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
@@ -118,20 +118,23 @@ class AuditedCatalogueAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
 
+def _model_prices(model: AiModel) -> Prices:
+    return Prices(
+        input_per_mtok=model.input_per_mtok or 0,
+        output_per_mtok=model.output_per_mtok or 0,
+        cached_input_per_mtok=model.cached_input_per_mtok,
+        per_image=model.per_image,
+        per_mchar=model.per_mchar,
+        per_minute=model.per_minute,
+    )
+
+
 class RouteFormSet(forms.BaseInlineFormSet):
     """A route may not be sold below its cost unless `allow_below_cost` is ticked."""
 
     def clean(self) -> None:
         super().clean()
-        model = self.instance
-        price = Prices(
-            input_per_mtok=model.input_per_mtok or 0,
-            output_per_mtok=model.output_per_mtok or 0,
-            cached_input_per_mtok=model.cached_input_per_mtok,
-            per_image=model.per_image,
-            per_mchar=model.per_mchar,
-            per_minute=model.per_minute,
-        )
+        price = _model_prices(self.instance)
         for form in self.forms:
             data = getattr(form, "cleaned_data", None)
             if not data or data.get("DELETE") or data.get("allow_below_cost"):
@@ -173,6 +176,19 @@ class AiModelAdmin(AuditedCatalogueAdmin, catalogue_admin.AiModelAdmin):
         RouteInline if inline is catalogue_admin.RouteInline else inline
         for inline in catalogue_admin.AiModelAdmin.inlines
     ]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Allowed, but never quietly: say which routes lose money on every request.
+        model = form.instance
+        for route in model.routes.select_related("provider"):
+            faults = route.cost and below_cost(_model_prices(model), route.cost)
+            if faults and route.allow_below_cost:
+                messages.warning(
+                    request,
+                    f"{model.public_id} via {route.provider.name} is sold below cost: "
+                    + "; ".join(faults),
+                )
 
     @admin.display(description="input / 1M tokens", ordering="input_per_mtok")
     def input_price(self, model: AiModel) -> str:

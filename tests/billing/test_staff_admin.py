@@ -215,9 +215,11 @@ def test_the_admin_refuses_a_route_sold_below_cost_unless_ticked(
     assert "Sold below cost: output_per_mtok 3000000 &lt; cost 4000000" in page.content.decode()
     assert AiModel.objects.get().output_per_mtok == 5_000_000
     assert not AuditEntry.objects.exists()
-    response = staff_client.post(url, {**form, "routes-0-allow_below_cost": "on"})
-    assert response.status_code == 302
+    response = staff_client.post(url, {**form, "routes-0-allow_below_cost": "on"}, follow=True)
     assert AiModel.objects.get().output_per_mtok == 3_000_000
+    assert "via up is sold below cost: output_per_mtok 3000000 &lt; cost 4000000" in (
+        response.content.decode()
+    )
 
 
 def test_provider_and_key_changes_are_audited_without_the_secret(
