@@ -5,6 +5,7 @@ audit trail is one of them."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from django import forms
@@ -16,7 +17,7 @@ from audit.services import audit_record, model_state
 from billing.money import usd_and_credits
 from providers import admin as catalogue_admin
 from providers.costs import below_cost
-from providers.models import COST_FIELDS, AiModel, Provider, ProviderKey, Route
+from providers.models import AiModel, Provider, ProviderKey, Route, prices_from
 from providers.prices import Prices
 
 _AUDITED: dict[type[Model], list[str]] = {
@@ -35,13 +36,7 @@ _AUDITED: dict[type[Model], list[str]] = {
     ],
     # Never the secret itself: only that it was replaced (and the new fingerprint).
     ProviderKey: ["label", "weight", "enabled", "cooldown_until", "fingerprint"],
-    Route: [
-        "position",
-        "provider",
-        "upstream_model",
-        *(f"cost_{f}" for f in COST_FIELDS),
-        "allow_below_cost",
-    ],
+    Route: ["position", "provider", "upstream_model", "cost", "allow_below_cost"],
 }
 
 
@@ -129,6 +124,26 @@ def _model_prices(model: AiModel) -> Prices:
     )
 
 
+_PRICE_NAMES = {f.name for f in fields(Prices)}
+_COST_HELP = (
+    'A mapping of price fields to whole credits, e.g. {"input_per_mtok": 2000000, '
+    '"output_per_mtok": 8000000}.'
+)
+
+
+def _valid_cost(cost: object) -> bool:
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    if not isinstance(cost, dict) or not set(cost) <= _PRICE_NAMES:
+        return False
+    return all(
+        all(whole(v) for v in value.values()) if isinstance(value, dict) else whole(value)
+        for key, value in cost.items()
+        if value is not None
+    )
+
+
 class RouteFormSet(forms.BaseInlineFormSet):
     """A route may not be sold below its cost unless `allow_below_cost` is ticked."""
 
@@ -139,12 +154,13 @@ class RouteFormSet(forms.BaseInlineFormSet):
             data = getattr(form, "cleaned_data", None)
             if not data or data.get("DELETE") or data.get("allow_below_cost"):
                 continue
-            values = {f: data.get(f"cost_{f}") for f in COST_FIELDS}
-            if all(v is None for v in values.values()):
+            cost = data.get("cost")
+            if not cost:
                 continue
-            values["input_per_mtok"] = values["input_per_mtok"] or 0
-            values["output_per_mtok"] = values["output_per_mtok"] or 0
-            faults = below_cost(price, Prices(**values))
+            if not _valid_cost(cost):
+                form.add_error("cost", _COST_HELP)
+                continue
+            faults = below_cost(price, prices_from(cost))
             if faults:
                 form.add_error(
                     None,
@@ -182,7 +198,8 @@ class AiModelAdmin(AuditedCatalogueAdmin, catalogue_admin.AiModelAdmin):
         # Allowed, but never quietly: say which routes lose money on every request.
         model = form.instance
         for route in model.routes.select_related("provider"):
-            faults = route.cost and below_cost(_model_prices(model), route.cost)
+            cost = route.cost_prices
+            faults = cost and below_cost(_model_prices(model), cost)
             if faults and route.allow_below_cost:
                 messages.warning(
                     request,

@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import BalanceAlert
-from billing.money import CREDITS_PER_CENT, usd_to_credits
+from billing.money import CREDITS_PER_CENT, credits_to_usd, usd_to_credits
 from billing.stripe_topups import TOPUP_MAX_CENTS, TOPUP_MIN_CENTS
 
 
@@ -45,8 +45,6 @@ class AlertForm(forms.Form):
     )
 
     def __init__(self, *args: Any, alert: BalanceAlert, **kwargs: Any) -> None:
-        from billing.money import credits_to_usd
-
         initial = {
             "threshold_usd": credits_to_usd(alert.threshold)[1:] if alert.threshold else "",
             "email_enabled": alert.email_enabled,

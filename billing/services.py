@@ -11,7 +11,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from billing import alerts, balances, live
+from billing import balances, live
 from billing.models import LedgerEntry, Wallet
 
 # Credits that move an account to the paid plan: anything but the signup gift.
@@ -124,14 +124,6 @@ def _apply(
         version=wallet.version + 1,
         paid=paid,
         total_spent=spent,
-    )
-    # Low-balance alerts: a credit re-arms the alert, a debit may cross it. (Usage
-    # batches are checked by their writer, which calls the same hook.)
-    before, after = wallet.balance, wallet.balance + amount
-    transaction.on_commit(
-        lambda: alerts.balance_crossed(
-            user_id=wallet.user_id, balance_before=before, balance_after=after
-        )
     )
 
 
@@ -249,16 +241,10 @@ def usage_post_batch(charges: list[UsageCharge]) -> dict[int, WalletState]:
     # Lock wallets in id order so two writers can never deadlock.
     wallets = Wallet.objects.select_for_update().filter(user_id__in=by_user).order_by("pk")
     states: dict[int, WalletState] = {}
-    moved: list[tuple[int, int, int]] = []  # (user id, balance before, after)
     for wallet in wallets:
         batch = by_user[wallet.user_id]
         new = [c for c in batch if c.amount > 0 and c.reference not in existing]
         states[wallet.user_id] = _post_usage(wallet, new, applied=sum(c.amount for c in batch))
-        if states[wallet.user_id].balance != wallet.balance:
-            moved.append((wallet.user_id, wallet.balance, states[wallet.user_id].balance))
-    if moved:
-        # Low-balance alerts, once the batch is committed (one query for the batch).
-        transaction.on_commit(lambda: alerts.balances_changed(moved))
     return states
 
 

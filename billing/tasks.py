@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from billing.autotopup import auto_topup_charge
 from billing.services import wallets_verify
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,4 @@ def verify_wallets() -> int:
 @shared_task
 def auto_topup_run(user_id: int, crossing: int) -> str:
     """Charge a customer's saved card once for one low-balance crossing."""
-    from billing.alerts import auto_topup_charge
-
     return auto_topup_charge(user_id=user_id, crossing=crossing)

@@ -15,12 +15,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing.alerts import (
-    alert_for,
-    alert_settings_save,
-    card_setup_checkout,
-    card_setup_complete,
-)
+from billing.alerts import alert_for, alert_settings_save
+from billing.autotopup import card_setup_checkout, card_setup_complete
 from billing.forms import AlertForm, RedeemForm
 from billing.models import LedgerEntry
 from billing.money import credits_to_usd

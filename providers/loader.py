@@ -17,7 +17,7 @@ import yaml
 from django.db import transaction
 
 from providers.costs import below_cost, highest_cost, markup_prices
-from providers.models import COST_FIELDS, AiModel, Origin, Provider, ProviderKey, Route
+from providers.models import AiModel, Origin, Provider, ProviderKey, Route
 from providers.prices import Prices
 
 _LINE = "__line__"
@@ -453,19 +453,12 @@ def _apply_keys(run: _Run, provider: Provider, keys: list[tuple[str, int]]) -> b
 
 
 def _route_values(spec: RouteSpec) -> dict[str, Any]:
-    cost = spec.cost or {}
-    values: dict[str, Any] = {f"cost_{f}": cost.get(f) for f in COST_FIELDS}
-    values["allow_below_cost"] = spec.allow_below_cost
-    return values
+    cost = {k: v for k, v in (spec.cost or {}).items() if v is not None}
+    return {"cost": cost or None, "allow_below_cost": spec.allow_below_cost}
 
 
 def _route_state(route: Route) -> tuple:
-    return (
-        route.provider.name,
-        route.upstream_model,
-        *(getattr(route, f"cost_{f}") for f in COST_FIELDS),
-        route.allow_below_cost,
-    )
+    return (route.provider.name, route.upstream_model, route.cost, route.allow_below_cost)
 
 
 def _apply_routes(

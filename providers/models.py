@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import fields
 
 from django.db import models
 from django.utils import timezone
@@ -128,14 +129,11 @@ class Route(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="routes")
     upstream_model = models.CharField(max_length=200)
-    # What the upstream charges us, in credits, with the same units as the model's
-    # prices; all empty when unknown (no margin can be reported for the route then).
-    cost_input_per_mtok = models.BigIntegerField(null=True, blank=True)
-    cost_output_per_mtok = models.BigIntegerField(null=True, blank=True)
-    cost_cached_input_per_mtok = models.BigIntegerField(null=True, blank=True)
-    cost_per_image = models.JSONField(null=True, blank=True)
-    cost_per_mchar = models.BigIntegerField(null=True, blank=True)
-    cost_per_minute = models.BigIntegerField(null=True, blank=True)
+    # What the upstream charges us, in credits: the model's price fields with their
+    # values, e.g. {"input_per_mtok": 2000000, "output_per_mtok": 8000000}; empty when
+    # unknown (no margin can be reported for the route then). A mapping rather than a
+    # column per field, so it follows `Prices` whatever fields prices gain.
+    cost = models.JSONField(null=True, blank=True, help_text=_("the upstream's prices to us"))
     # Selling below cost is refused unless staff say so here (a loss leader).
     allow_below_cost = models.BooleanField(default=False)
 
@@ -149,22 +147,16 @@ class Route(models.Model):
         return f"{self.model} -> {self.provider}/{self.upstream_model}"
 
     @property
-    def cost(self) -> Prices | None:
+    def cost_prices(self) -> Prices | None:
         """The upstream's prices to us, or None when the route has no cost set."""
-        values = {f: getattr(self, f"cost_{f}") for f in COST_FIELDS}
-        if all(v is None for v in values.values()):
-            return None
-        values["input_per_mtok"] = values["input_per_mtok"] or 0
-        values["output_per_mtok"] = values["output_per_mtok"] or 0
-        return Prices(**values)
+        return prices_from(self.cost) if self.cost else None
 
 
-# The price fields a route's cost mirrors (Route.cost_<field>).
-COST_FIELDS = (
-    "input_per_mtok",
-    "output_per_mtok",
-    "cached_input_per_mtok",
-    "per_image",
-    "per_mchar",
-    "per_minute",
-)
+def prices_from(values: dict) -> Prices:
+    """`Prices` from a mapping of price fields (unknown keys are refused by whoever
+    wrote the mapping: the loader and the admin)."""
+    known = {f.name for f in fields(Prices)}
+    kept = {k: v for k, v in values.items() if k in known and v is not None}
+    kept.setdefault("input_per_mtok", 0)
+    kept.setdefault("output_per_mtok", 0)
+    return Prices(**kept)

@@ -58,8 +58,10 @@ def operator_data() -> tuple[int, int]:
     for route in Route.objects.select_related("model"):
         model = route.model
         share = 105 if model.public_id == "deepseek-chat" else rng.choice([70, 75, 80, 85])
-        route.cost_input_per_mtok = model.input_per_mtok * share // 100
-        route.cost_output_per_mtok = model.output_per_mtok * share // 100
+        route.cost = {
+            "input_per_mtok": model.input_per_mtok * share // 100,
+            "output_per_mtok": model.output_per_mtok * share // 100,
+        }
         route.allow_below_cost = share > 100
         route.save()
     chat = list(AiModel.objects.filter(type="chat", enabled=True).prefetch_related("routes"))
@@ -104,7 +106,7 @@ def operator_data() -> tuple[int, int]:
                     provider=route.provider.name,
                     status=status,
                     charge=charge,
-                    cost=route_cost(route.cost, usage),
+                    cost=route_cost(route.cost_prices, usage),
                     latency_ms=int(rng.lognormvariate(6.6, 0.6) * slow),
                     created_at=day.replace(hour=rng.randint(0, 23), minute=rng.randint(0, 59))
                     if days_ago
@@ -119,7 +121,7 @@ def operator_data() -> tuple[int, int]:
         route = Route.objects.filter(model__public_id=record.model).first()
         if route is not None:
             record.cost = route_cost(
-                route.cost,
+                route.cost_prices,
                 {"input_tokens": record.input_tokens, "output_tokens": record.output_tokens},
             )
             record.save(update_fields=["cost"])

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from billing.alerts import alert_for, auto_topup_charge, balance_crossed
+from billing.alerts import alert_for, balance_crossed, balances_changed
+from billing.autotopup import auto_topup_charge
 from billing.models import BalanceAlert, LedgerEntry
 from billing.services import UsageCharge, ledger_post, usage_post_batch, wallet_for
 from tests.factories import make_user
@@ -32,14 +33,16 @@ def fake_stripe(settings) -> Iterator[FakeStripe]:  # type: ignore[no-untyped-de
 
 
 def _spend(user, amount: int, ref: str) -> bool:  # type: ignore[no-untyped-def]
-    """A usage batch as the writer posts it; True when it made a new crossing (the
-    check runs when the batch commits, with no change to the writer)."""
-    before = BalanceAlert.objects.get(user=user).crossings
+    """A usage batch as the writer posts it, then the one call the writer makes once
+    the batch has committed. True when it made a new crossing."""
+    before = wallet_for(user=user).balance
+    crossings = BalanceAlert.objects.get(user=user).crossings
     with transaction.atomic():
-        usage_post_batch(
+        states = usage_post_batch(
             [UsageCharge(reference=ref, user_id=user.pk, api_key_id=None, amount=amount)]
         )
-    return BalanceAlert.objects.get(user=user).crossings > before
+    balances_changed([(user.pk, before, states[user.pk].balance)])
+    return BalanceAlert.objects.get(user=user).crossings > crossings
 
 
 def _customer_with_alert(client: Client, *, balance: int, **form: str):  # type: ignore[no-untyped-def]
@@ -95,11 +98,12 @@ def test_one_email_per_crossing_not_one_per_request(client: Client) -> None:  # 
 
 def test_the_hook_claims_a_crossing_once_however_often_it_is_called(client: Client) -> None:
     user = _customer_with_alert(client, balance=6 * USD)
-    ledger_post(user=user, kind="adjustment", amount=-2 * USD, reference="fall")  # $4
-    assert alert_for(user=user).crossings == 1
-    # The writer, a retry, a stale caller: none of them makes a second crossing.
+    ledger_post(user=user, kind="usage", amount=-2 * USD, reference="fall")  # $4
+    assert balance_crossed(user_id=user.pk, balance_before=6 * USD, balance_after=4 * USD)
+    # A retry, a second writer, a stale caller: none of them makes a second crossing.
     for before in (6 * USD, 4 * USD, 10 * USD):
         assert not balance_crossed(user_id=user.pk, balance_before=before, balance_after=4 * USD)
+    assert alert_for(user=user).crossings == 1
     assert len(mail.outbox) == 1
 
 

@@ -169,8 +169,7 @@ def _model_form(model: AiModel, **changes: str) -> dict[str, str]:
         "routes-0-position": "0",
         "routes-0-provider": str(route.provider_id),
         "routes-0-upstream_model": route.upstream_model,
-        "routes-0-cost_input_per_mtok": "1000000",
-        "routes-0-cost_output_per_mtok": "4000000",
+        "routes-0-cost": '{"input_per_mtok": 1000000, "output_per_mtok": 4000000}',
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -199,7 +198,7 @@ def test_a_price_change_in_the_admin_is_audited(
     )
     assert change.actor == personas.staff
     route = AuditEntry.objects.get(action="route.change")
-    assert (route.before["cost_input_per_mtok"], route.after["cost_input_per_mtok"]) == (
+    assert (route.before["cost"], route.after["cost"]["input_per_mtok"]) == (
         None,
         1_000_000,
     )
@@ -330,3 +329,16 @@ def test_model_prices_are_listed_in_dollars_with_credits(
 ) -> None:
     page = staff_client.get(reverse("admin:providers_aimodel_changelist")).content.decode()
     assert "$1.20 (1,200,000)" in page and "$5.00 (5,000,000)" in page
+
+
+@pytest.mark.parametrize(
+    "cost", ['{"input_per_mtok": 1.5}', '{"input_per_mtok": -1}', '{"bogus_per_mtok": 1}', "[1]"]
+)
+def test_a_route_cost_must_be_price_fields_in_whole_credits(
+    staff_client: Client, priced_model: AiModel, cost: str
+) -> None:
+    url = reverse("admin:providers_aimodel_change", args=[priced_model.pk])
+    page = staff_client.post(url, _model_form(priced_model, **{"routes-0-cost": cost}))
+    assert page.status_code == 200
+    assert "A mapping of price fields to whole credits" in page.content.decode()
+    assert Route.objects.get().cost is None

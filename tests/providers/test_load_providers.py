@@ -334,8 +334,8 @@ def test_route_costs_are_loaded_next_to_the_selling_price(tmp_path: Path) -> Non
     path.write_text(COSTED)
     _load(path)
     route = Route.objects.get()
-    assert (route.cost_input_per_mtok, route.cost_output_per_mtok) == (1_000_000, 4_000_000)
-    assert route.cost.output_per_mtok == 4_000_000
+    assert route.cost == {"input_per_mtok": 1_000_000, "output_per_mtok": 4_000_000}
+    assert route.cost_prices.output_per_mtok == 4_000_000
     assert "0 created, 0 updated" in _load(path)
 
 
@@ -390,4 +390,4 @@ def test_the_example_file_prices_a_model_as_cost_plus_twenty_percent(upstream_en
         504_000,
         33_600,
     )
-    assert model.routes.get().cost_output_per_mtok == 420_000
+    assert model.routes.get().cost["output_per_mtok"] == 420_000
