@@ -7,7 +7,9 @@ from dataclasses import fields
 
 from providers.prices import Prices
 
-_SCALAR = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "per_mchar", "per_minute")
+# Every price field but per_image (which may be a map of sizes), so new fields of
+# `Prices` are marked up and checked without a change here.
+_SCALAR = tuple(f.name for f in fields(Prices) if f.name != "per_image")
 
 
 def _up(value: int, percent: int) -> int:
