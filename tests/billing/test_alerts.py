@@ -3,11 +3,12 @@ saved through Stripe Checkout in setup mode, against the fake Stripe on 127.0.0.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -203,3 +204,29 @@ def test_a_declined_or_unconfirmed_card_credits_nothing_and_tells_the_customer(
     ]
     page = client.get(reverse("billing_pages:alerts")).content.decode()
     assert alert.get_last_topup_status_display() in page
+
+
+@pytest.mark.postgres
+def test_two_writers_seeing_the_same_fall_send_one_email(client: Client) -> None:
+    user = _customer_with_alert(client, balance=6 * USD)
+    ledger_post(user=user, kind="usage", amount=-2 * USD, reference="fall")
+    barrier = threading.Barrier(4)
+    won: list[bool] = []
+
+    def check() -> None:
+        try:
+            barrier.wait(timeout=10)
+            won.append(
+                balance_crossed(user_id=user.pk, balance_before=6 * USD, balance_after=4 * USD)
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(won) == [False, False, False, True]
+    assert len(mail.outbox) == 1
+    assert alert_for(user=user).crossings == 1
