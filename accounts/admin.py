@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -11,6 +12,10 @@ from accounts.services import (
     api_key_suspend,
     api_key_update,
 )
+from audit.services import audit_record, model_state
+
+# A key's fields whose change staff must be able to trace (never its digest).
+_AUDITED = ["name", "status", "rpm", "spend_limit", "allowed_models", "expires_at"]
 
 
 @admin.register(ApiKey)
@@ -46,6 +51,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "status"]
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
+        before = model_state(ApiKey.objects.get(pk=obj.pk), _AUDITED)
         api_key_update(
             key=obj,
             name=obj.name,
@@ -55,12 +61,54 @@ class ApiKeyAdmin(admin.ModelAdmin):
             expires_at=obj.expires_at,
             clear=tuple(f for f in ("rpm", "spend_limit", "expires_at") if getattr(obj, f) is None),
         )
+        after = model_state(obj, _AUDITED)
+        if after != before:
+            audit_record(
+                actor=request.user,
+                action="api_key.change",
+                target=obj,
+                customer=obj.user,
+                before=before,
+                after=after,
+            )
+
+    def delete_model(self, request: HttpRequest, obj: ApiKey) -> None:
+        audit_record(
+            actor=request.user,
+            action="api_key.delete",
+            target=obj,
+            customer=obj.user,
+            before=model_state(obj, _AUDITED),
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset.select_related("user"):
+            audit_record(
+                actor=request.user,
+                action="api_key.delete",
+                target=key,
+                customer=key.user,
+                before=model_state(key, _AUDITED),
+            )
+        super().delete_queryset(request, queryset)
 
     def _act(self, request: HttpRequest, queryset: QuerySet[ApiKey], action: object) -> None:
         done = 0
         for key in queryset:
             try:
-                action(key=key)  # type: ignore[operator]
+                # The change and its audit entry commit together.
+                with transaction.atomic():
+                    before = key.status
+                    action(key=key)  # type: ignore[operator]
+                    audit_record(
+                        actor=request.user,
+                        action=f"api_key.{action.__name__.removeprefix('api_key_')}",  # type: ignore[attr-defined]
+                        target=key,
+                        customer=key.user,
+                        before={"status": before},
+                        after={"status": key.status},
+                    )
                 done += 1
             except KeyStateError as exc:
                 self.message_user(request, f"{key.prefix}…: {exc}", messages.WARNING)

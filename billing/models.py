@@ -45,6 +45,7 @@ class LedgerEntry(models.Model):
         USAGE = "usage", _("Usage")
         REFUND = "refund", _("Refund")
         ADJUSTMENT = "adjustment", _("Adjustment")
+        REDEMPTION = "redemption", _("Redemption")
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -118,3 +119,96 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type} ({self.outcome})"
+
+
+class RedemptionBatch(models.Model):
+    """Codes generated together by staff (sold by resellers, handed out in promotions).
+    Each code of the batch is worth `value` credits and credits exactly once."""
+
+    value = models.BigIntegerField(help_text=_("credits per code"))
+    count = models.PositiveIntegerField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # How many codes of this batch one customer may redeem; empty = no limit.
+    per_customer_limit = models.PositiveIntegerField(null=True, blank=True)
+    # A sold code moves the customer to the paid plan; a free promotion may not.
+    counts_as_paid = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("redemption code batch")
+        verbose_name_plural = _("redemption code batches")
+
+    def __str__(self) -> str:
+        return f"batch {self.pk}: {self.count} codes of {self.value:,} credits" + (
+            f" ({self.note})" if self.note else ""
+        )
+
+
+class RedemptionCode(models.Model):
+    batch = models.ForeignKey(RedemptionBatch, on_delete=models.PROTECT, related_name="codes")
+    # "NX-XXXX-XXXX-XXXX-XXXX": 80 random bits, the ledger reference once redeemed.
+    code = models.CharField(max_length=32, unique=True)
+    redeemed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="redeemed_codes",
+    )
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["batch", "redeemed_by"])]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class BalanceAlert(models.Model):
+    """A customer's low-balance settings, and the auto top-up that goes with them.
+
+    `armed` makes each crossing count once: it is cleared (conditionally, so only one
+    process wins) when the balance falls below the threshold, and set again when the
+    balance rises back to it."""
+
+    class TopupStatus(models.TextChoices):
+        NONE = "", _("never")
+        SUCCEEDED = "succeeded", _("succeeded")
+        DECLINED = "declined", _("declined")
+        REQUIRES_ACTION = "requires_action", _("needs your confirmation")
+        FAILED = "failed", _("failed")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="balance_alert"
+    )
+    threshold = models.BigIntegerField(null=True, blank=True, help_text=_("credits; empty = off"))
+    email_enabled = models.BooleanField(default=True)
+    armed = models.BooleanField(default=True)
+    crossings = models.PositiveIntegerField(default=0, help_text=_("times the balance fell below"))
+    last_alert_at = models.DateTimeField(null=True, blank=True)
+    # Auto top-up: a card saved through Stripe Checkout in setup mode.
+    auto_topup = models.BooleanField(default=False)
+    topup_cents = models.PositiveIntegerField(default=2000)
+    min_interval_minutes = models.PositiveIntegerField(default=60)
+    stripe_customer = models.CharField(max_length=255, blank=True)
+    stripe_payment_method = models.CharField(max_length=255, blank=True)
+    card_label = models.CharField(max_length=64, blank=True, help_text=_("e.g. visa •••• 4242"))
+    last_topup_at = models.DateTimeField(null=True, blank=True)
+    # The crossing the last top-up was attempted for: one attempt per crossing.
+    last_topup_crossing = models.PositiveIntegerField(default=0)
+    last_topup_status = models.CharField(
+        max_length=20, choices=TopupStatus.choices, blank=True, default=""
+    )
+    last_topup_error = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"balance alert of {self.user}"

@@ -47,3 +47,27 @@ def micro_credits_to_usd(micro_credits: int) -> str:
     dollars, fraction = divmod(abs(int(micro_credits)), MICRO_CREDITS_PER_USD)
     digits = f"{fraction:012d}".rstrip("0").ljust(2, "0")
     return f"{sign}${dollars:,}.{digits}"
+
+
+def usd_to_credits(text: str) -> int:
+    """ "10", "10.5", "-0.000001", "$1,250.00" typed by staff, to credits, exactly: the
+    digits are read as text, never through a float. Raises ValueError for anything else
+    (more than six decimals would be a fraction of a credit)."""
+    cleaned = text.strip().replace(",", "").replace("$", "").replace(" ", "")
+    sign = -1 if cleaned.startswith("-") else 1
+    cleaned = cleaned.lstrip("+-")
+    whole, _, fraction = cleaned.partition(".")
+    if (
+        not (whole or fraction)
+        or not (whole or "0").isdigit()
+        or (fraction and not fraction.isdigit())
+    ):
+        raise ValueError(f"{text!r} is not an amount in US$")
+    if len(fraction) > 6:
+        raise ValueError("US$ amounts have at most six decimals (one credit is US$0.000001)")
+    return sign * (int(whole or "0") * CREDITS_PER_USD + int(fraction.ljust(6, "0") or "0"))
+
+
+def usd_and_credits(credits: int) -> str:
+    """ "$10.00 (10,000,000 credits)": what staff read wherever money is shown."""
+    return f"{credits_to_usd(credits)} ({int(credits):,} credits)"

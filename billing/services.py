@@ -15,7 +15,11 @@ from billing import balances, live
 from billing.models import LedgerEntry, Wallet
 
 # Credits that move an account to the paid plan: anything but the signup gift.
-_PAID_KINDS = {LedgerEntry.Kind.TOPUP, LedgerEntry.Kind.ADJUSTMENT}
+_PAID_KINDS = {
+    LedgerEntry.Kind.TOPUP,
+    LedgerEntry.Kind.ADJUSTMENT,
+    LedgerEntry.Kind.REDEMPTION,
+}
 
 
 class InsufficientFunds(Exception):
@@ -41,9 +45,11 @@ def ledger_post(
     description: str = "",
     created_by: User | None = None,
     allow_negative: bool = True,
+    counts_as_paid: bool | None = None,
 ) -> tuple[LedgerEntry, bool]:
     """Apply one balance change. Returns (entry, created); a reference already applied
-    returns its original entry with created=False and changes nothing."""
+    returns its original entry with created=False and changes nothing. Whether a credit
+    moves the account to the paid plan follows its kind unless `counts_as_paid` says."""
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise BadAmount("amounts are whole credits")
     if not reference:
@@ -70,7 +76,13 @@ def ledger_post(
                 description=description[:300],
                 created_by=created_by,
             )
-            _apply(wallet=wallet, kind=kind, amount=amount, api_key_id=api_key and api_key.pk)
+            _apply(
+                wallet=wallet,
+                kind=kind,
+                amount=amount,
+                api_key_id=api_key and api_key.pk,
+                counts_as_paid=counts_as_paid,
+            )
             return entry, True
     except IntegrityError:
         # Same reference posted concurrently to another wallet: the constraint won.
@@ -80,7 +92,14 @@ def ledger_post(
         return existing, False
 
 
-def _apply(*, wallet: Wallet, kind: str, amount: int, api_key_id: int | None) -> None:
+def _apply(
+    *,
+    wallet: Wallet,
+    kind: str,
+    amount: int,
+    api_key_id: int | None,
+    counts_as_paid: bool | None = None,
+) -> None:
     changes: dict[str, object] = {
         "balance": F("balance") + amount,
         "version": F("version") + 1,
@@ -93,7 +112,9 @@ def _apply(*, wallet: Wallet, kind: str, amount: int, api_key_id: int | None) ->
         spent -= amount
         if api_key_id:
             ApiKey.objects.filter(pk=api_key_id).update(spent=F("spent") - amount)
-    paid = wallet.paid or (kind in _PAID_KINDS and amount > 0)
+    if counts_as_paid is None:
+        counts_as_paid = kind in _PAID_KINDS
+    paid = wallet.paid or (counts_as_paid and amount > 0)
     if paid and not wallet.paid:
         changes["paid"] = True
     Wallet.objects.filter(pk=wallet.pk).update(**changes)
@@ -142,8 +163,10 @@ def credits_grant(
     reference: str,
     description: str = "",
     created_by: User | None = None,
+    counts_as_paid: bool = True,
 ) -> LedgerEntry:
-    """A staff grant or correction (negative amounts allowed)."""
+    """A staff grant or correction (negative amounts allowed). `counts_as_paid=False`
+    grants credits without moving the account to the paid plan (a goodwill gesture)."""
     entry, _ = ledger_post(
         user=user,
         kind=LedgerEntry.Kind.ADJUSTMENT,
@@ -151,6 +174,7 @@ def credits_grant(
         reference=reference,
         description=description,
         created_by=created_by,
+        counts_as_paid=counts_as_paid,
     )
     return entry
 

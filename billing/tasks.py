@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from billing.autotopup import auto_topup_charge
 from billing.services import wallets_verify
 
 log = logging.getLogger(__name__)
@@ -21,3 +22,9 @@ def verify_wallets() -> int:
             drift.ledger_sum,
         )
     return len(drifts)
+
+
+@shared_task
+def auto_topup_run(user_id: int, crossing: int) -> str:
+    """Charge a customer's saved card once for one low-balance crossing."""
+    return auto_topup_charge(user_id=user_id, crossing=crossing)

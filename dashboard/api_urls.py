@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from billing.api import RedeemView
 from dashboard import api
 
 app_name = "api"
@@ -17,6 +18,7 @@ urlpatterns = [
     path("usage/", api.UsageList.as_view(), name="usage"),
     path("usage/<str:request_id>/", api.UsageDetail.as_view(), name="usage-detail"),
     path("ledger/", api.LedgerList.as_view(), name="ledger"),
+    path("redeem/", RedeemView.as_view(), name="redeem"),
     path("responses/", api.ResponseList.as_view(), name="responses"),
     path("responses/<str:response_id>/", api.ResponseDetail.as_view(), name="response"),
 ]

@@ -40,6 +40,8 @@ class UsageRecord(models.Model):
     # Non-token units: images, characters of speech, seconds of audio.
     units = models.PositiveIntegerField(default=0)
     charge = models.BigIntegerField(default=0, help_text="credits")
+    # What the upstream charged us for it (billing.costs.route_cost); 0 when unknown.
+    cost = models.BigIntegerField(default=0, help_text="credits")
     estimated = models.BooleanField(default=False, help_text="tokens counted by nexai")
     status = models.PositiveSmallIntegerField()
     error_code = models.CharField(max_length=64, blank=True)
@@ -53,6 +55,8 @@ class UsageRecord(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["api_key", "-created_at"]),
+            # Staff reports roll usage up a day at a time (reports.rollup).
+            models.Index(fields=["created_at"], name="usage_created_at"),
         ]
 
     def __str__(self) -> str:

@@ -38,6 +38,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeySnapshot
+from billing.costs import route_cost
 from gateway import errors, pipeline, upstream
 from gateway.auth import authenticate
 from gateway.errors import GatewayError
@@ -248,6 +249,13 @@ class _Settlement:
         await pipeline.settle(self.ticket, **values)
 
 
+def _served(ticket: Ticket, attempt: upstream.Attempt, values: dict[str, Any]) -> dict[str, Any]:
+    """A usage record's values with where the request went and what it cost us there
+    (the route's cost prices, by the same formulas as the charge)."""
+    cost = route_cost(attempt.route.cost, {"endpoint": ticket.endpoint, **values})
+    return {**values, **attempt.route_values(), "cost": cost}
+
+
 def _failure(err: GatewayError) -> dict[str, Any]:
     return {"status": err.status, "error_code": err.code}
 
@@ -292,7 +300,7 @@ async def _whole(
     finally:
         await attempt.response.aclose()
     ticket.first_byte = time.monotonic()
-    await settle(charge=metered.charge, **metered.values, **attempt.route_values())
+    await settle(**_served(ticket, attempt, {"charge": metered.charge, **metered.values}))
     await call.before_last_bytes()
     # Every byte toward the client passes the one redaction of upstream secrets.
     response = HttpResponse(redact_bytes(metered.content), content_type=metered.content_type)
@@ -375,8 +383,8 @@ class _StreamRelay:
         return None
 
     async def close(self, **outcome: Any) -> None:
-        values = self.stream.meter.values()
-        await self.settle(**{**values, **outcome}, **self.attempt.route_values())
+        values = {**self.stream.meter.values(), **outcome}
+        await self.settle(**_served(self.ticket, self.attempt, values))
         # Closed after the charge is queued, so an upstream that sees the connection
         # go knows the request has been settled.
         await self.attempt.response.aclose()

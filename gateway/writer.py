@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import ApiKey
-from billing import live
+from billing import alerts, live
 from billing.services import UsageCharge, usage_post_batch
 from gateway.models import UsageRecord
 from gateway.spend import store
@@ -80,6 +80,10 @@ def flush(*, wait: bool = True) -> int:
         while records := spend.queued(limit=BATCH):
             states = _write(records)
             spend.drained(count=len(records), states=states)
+            # Low-balance alerts and auto top-ups, once per crossing (never raises).
+            alerts.balances_changed(
+                [(user_id, s.balance + s.applied, s.balance) for user_id, s in states.items()]
+            )
             for user_id, state in states.items():
                 live.balance_changed(
                     user_id=user_id, balance=state.balance, total_spent=state.total_spent

@@ -39,11 +39,13 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "rest_framework",
+    "audit",
     "accounts",
     "billing",
     "providers",
     "gateway",
     "dashboard",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -143,6 +145,7 @@ CELERY_BEAT_SCHEDULE = {
     "settle-stale-reservations": {"task": "gateway.tasks.settle_stale", "schedule": 60.0},
     "flush-usage": {"task": "gateway.tasks.flush_usage", "schedule": 10.0},
     "verify-wallets": {"task": "billing.tasks.verify_wallets", "schedule": 3600.0},
+    "rollup-usage": {"task": "reports.tasks.rollup_recent_usage", "schedule": 300.0},
 }
 # Seconds between the serving process's own writes of queued usage and charges; 0 turns
 # them off. With Redis the queue is shared and `manage.py run_usage_writer` drains it
@@ -169,6 +172,14 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "nexai <noreply@localhost>")
 NEXAI_SIGNUP_CREDITS = env_int("NEXAI_SIGNUP_CREDITS", 5_000_000, minimum=0)
 NEXAI_FREE_RPM = env_int("NEXAI_FREE_RPM", 10, minimum=1)
 NEXAI_PAID_RPM = env_int("NEXAI_PAID_RPM", 3000, minimum=1)
+# Redemption codes: attempts per user and per IP address within the window.
+NEXAI_REDEEM_ATTEMPTS = env_int("NEXAI_REDEEM_ATTEMPTS", 10, minimum=1)
+NEXAI_REDEEM_WINDOW_SECONDS = env_int("NEXAI_REDEEM_WINDOW_SECONDS", 900, minimum=1)
+# The operator's details printed on receipts (docs/operations.md).
+NEXAI_OPERATOR_NAME = env_str("NEXAI_OPERATOR_NAME", "nexai")
+NEXAI_OPERATOR_ADDRESS = env_str("NEXAI_OPERATOR_ADDRESS")
+NEXAI_OPERATOR_EMAIL = env_str("NEXAI_OPERATOR_EMAIL")
+NEXAI_OPERATOR_TAX_ID = env_str("NEXAI_OPERATOR_TAX_ID")
 
 # Stripe is switched on by its secret key.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

@@ -67,8 +67,8 @@ class CatalogueAdmin(admin.ModelAdmin):
 
 @admin.register(Provider)
 class ProviderAdmin(CatalogueAdmin):
-    list_display = ["name", "kind", "base_url", "enabled", "key_count"]
-    list_filter = ["kind", "enabled"]
+    list_display = ["name", "kind", "base_url", "enabled", "key_count", "origin"]
+    list_filter = ["kind", "enabled", "origin"]
     inlines = [ProviderKeyInline]
     change_list_template = "admin/providers/provider/change_list.html"
 
@@ -141,7 +141,16 @@ class RouteInline(admin.TabularInline):
 
 @admin.register(AiModel)
 class AiModelAdmin(CatalogueAdmin):
-    list_display = ["public_id", "type", "owned_by", "enabled", "input_per_mtok", "output_per_mtok"]
-    list_filter = ["type", "enabled", "owned_by"]
+    list_display = [
+        "public_id",
+        "type",
+        "owned_by",
+        "enabled",
+        "input_per_mtok",
+        "output_per_mtok",
+        "markup_percent",
+        "origin",
+    ]
+    list_filter = ["type", "enabled", "owned_by", "origin"]
     search_fields = ["public_id"]
     inlines = [RouteInline]

@@ -53,6 +53,7 @@ class RouteInfo:
     # The model's own output limit, for upstreams that require one on every request
     # (Anthropic's max_tokens) when the caller set none.
     max_output_tokens: int | None = None
+    cost: Prices | None = None  # the upstream's prices to us, for margins
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ def catalogue_build(version: object = None) -> Catalogue:
                 provider=providers[r.provider_id],
                 upstream_model=r.upstream_model,
                 max_output_tokens=model.max_output_tokens,
+                cost=r.cost_prices,
             )
             for r in model.routes.all()
             if r.provider_id in providers

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import fields
 
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from providers.prices import Prices
+
+
+class Origin(models.TextChoices):
+    """Where a catalogue entry came from. load_providers only ever disables (with
+    --prune) what the file created; what staff created in the admin stays theirs."""
+
+    FILE = "file", _("providers file")
+    ADMIN = "admin", _("admin")
 
 
 class Provider(models.Model):
@@ -20,6 +31,7 @@ class Provider(models.Model):
     timeout = models.PositiveIntegerField(default=300, help_text=_("seconds for a whole call"))
     settings = models.JSONField(default=dict, blank=True, help_text=_("e.g. api_version"))
     enabled = models.BooleanField(default=True)
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.ADMIN)
 
     class Meta:
         ordering = ["name"]
@@ -46,6 +58,7 @@ class ProviderKey(models.Model):
     # hour): shown to staff until someone enables the key again.
     disabled_reason = models.CharField(max_length=300, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.ADMIN)
 
     class Meta:
         constraints = [
@@ -117,6 +130,10 @@ class AiModel(models.Model):
     per_minute = models.BigIntegerField(
         null=True, blank=True, help_text=_("credits per minute of audio")
     )
+    # Set when the prices above were computed as cost + this percentage (the file's
+    # `price: {markup_percent: N}`); shown so staff know where a price came from.
+    markup_percent = models.PositiveIntegerField(null=True, blank=True)
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.ADMIN)
 
     class Meta:
         ordering = ["public_id"]
@@ -131,6 +148,13 @@ class Route(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="routes")
     upstream_model = models.CharField(max_length=200)
+    # What the upstream charges us, in credits: the model's price fields with their
+    # values, e.g. {"input_per_mtok": 2000000, "output_per_mtok": 8000000}; empty when
+    # unknown (no margin can be reported for the route then). A mapping rather than a
+    # column per field, so it follows `Prices` whatever fields prices gain.
+    cost = models.JSONField(null=True, blank=True, help_text=_("the upstream's prices to us"))
+    # Selling below cost is refused unless staff say so here (a loss leader).
+    allow_below_cost = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["model", "position"]
@@ -140,3 +164,18 @@ class Route(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} -> {self.provider}/{self.upstream_model}"
+
+    @property
+    def cost_prices(self) -> Prices | None:
+        """The upstream's prices to us, or None when the route has no cost set."""
+        return prices_from(self.cost) if self.cost else None
+
+
+def prices_from(values: dict) -> Prices:
+    """`Prices` from a mapping of price fields (unknown keys are refused by whoever
+    wrote the mapping: the loader and the admin)."""
+    known = {f.name for f in fields(Prices)}
+    kept = {k: v for k, v in values.items() if k in known and v is not None}
+    kept.setdefault("input_per_mtok", 0)
+    kept.setdefault("output_per_mtok", 0)
+    return Prices(**kept)

@@ -68,7 +68,11 @@ def test_staff_correct_credits_with_a_new_adjustment_entry(
     staff_client: Client, personas: Personas
 ) -> None:
     url = reverse("admin:accounts_user_adjust", args=[personas.funded.pk])
-    response = staff_client.post(url, {"amount": "-250", "reason": "double charge fix"})
+    form = {"amount_usd": "-0.00025", "reason": "double charge fix", "counts_as_paid": "no"}
+    confirm = staff_client.post(url, form)
+    assert b"Please confirm" in confirm.content
+    reference = confirm.context["reference"]
+    response = staff_client.post(url, {**form, "reference": reference, "confirm": "1"})
     assert response.status_code == 302
     entry = LedgerEntry.objects.get(description="double charge fix")
     assert (entry.kind, entry.amount, entry.created_by) == ("adjustment", -250, personas.staff)

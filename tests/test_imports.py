@@ -8,13 +8,15 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("accounts", "billing", "dashboard", "gateway", "nexai", "providers")
+APPS = ("accounts", "audit", "billing", "dashboard", "gateway", "nexai", "providers", "reports")
 # Which of our apps each app may import (DESIGN.md, docs/architecture.md).
 ALLOWED = {
+    "audit": {"audit", "nexai"},
     "providers": {"providers", "nexai"},
-    "accounts": {"accounts", "nexai"},
-    "billing": {"billing", "accounts", "providers", "nexai"},
-    "gateway": {"gateway", "accounts", "billing", "providers", "nexai"},
+    "accounts": {"accounts", "audit", "nexai"},
+    "billing": {"billing", "accounts", "audit", "providers", "nexai"},
+    "reports": {"reports", "accounts", "billing", "gateway", "providers", "nexai"},
+    "gateway": {"gateway", "accounts", "audit", "billing", "providers", "nexai"},
 }
 
 

@@ -16,11 +16,26 @@ import json
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 from .base import _UNSET, FakeServer, RecordedRequest, Response, Route, json_response, random_id
 
 API_VERSION = "2026-02-25.clover"
+# Stripe's test payment methods that fail off-session: (status, error code, message).
+_CARD_FAILURES = {
+    "pm_card_chargeDeclined": (
+        "requires_payment_method",
+        "card_declined",
+        "Your card was declined.",
+    ),
+    "pm_card_authenticationRequired": (
+        "requires_payment_method",
+        "authentication_required",
+        "Your card was declined. This transaction requires authentication.",
+    ),
+}
+_CARD_LAST4 = {"pm_card_chargeDeclined": "0002", "pm_card_authenticationRequired": "3184"}
 SESSION_TTL = 24 * 3600
 
 _ERROR_TYPES = {
@@ -235,10 +250,19 @@ class FakeStripe(FakeServer):
         self.sessions: dict[str, dict[str, Any]] = {}
         self.created_params: list[dict[str, Any]] = []  # decoded params of each create, in order
         self._idempotent: dict[str, Response] = {}
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.setup_intents: dict[str, dict[str, Any]] = {}
+        self.payment_intents: dict[str, dict[str, Any]] = {}
 
     def routes(self) -> list[Route]:
         sid = r"(?P<sid>cs_[A-Za-z0-9_]+)"
         return [
+            Route("POST", re.compile("/v1/customers"), self._idempotently(self._create_customer)),
+            Route(
+                "POST", re.compile("/v1/payment_intents"), self._idempotently(self._create_intent)
+            ),
+            Route("GET", re.compile(r"/v1/setup_intents/(?P<id>seti_\w+)"), self._get_setup),
+            Route("GET", re.compile(r"/v1/payment_methods/(?P<id>pm_\w+)"), self._get_method),
             Route("POST", re.compile("/v1/checkout/sessions"), self._create),
             Route("GET", re.compile("/v1/checkout/sessions"), self._list),
             Route("GET", re.compile(f"/v1/checkout/sessions/{sid}"), self._retrieve),
@@ -283,6 +307,107 @@ class FakeStripe(FakeServer):
         if idem:
             self._idempotent[idem] = response
         return response
+
+    # ---- saved cards and off-session payments (automatic top-ups) ----------------------
+
+    def _idempotently(
+        self, handler: Callable[[dict[str, Any]], Response]
+    ) -> Callable[[RecordedRequest, re.Match[str]], Response]:
+        """Stripe's idempotency: the same key replays the first answer, unchanged."""
+
+        def route(req: RecordedRequest, match: re.Match[str]) -> Response:
+            idem = req.headers.get("idempotency-key")
+            if idem and idem in self._idempotent:
+                replay = self._idempotent[idem]
+                return Response(
+                    replay.status, replay.body, replay.content_type, {"Idempotent-Replayed": "true"}
+                )
+            pairs = urllib.parse.parse_qsl(req.body.decode(), keep_blank_values=True)
+            response = handler(decode_form(pairs))
+            if idem:
+                self._idempotent[idem] = response
+            return response
+
+        return route
+
+    def _create_customer(self, params: dict[str, Any]) -> Response:
+        customer = {
+            "id": random_id("cus_", 14),
+            "object": "customer",
+            "email": params.get("email"),
+            "metadata": params.get("metadata") or {},
+        }
+        with self._lock:
+            self.customers[customer["id"]] = customer
+        return json_response(customer)
+
+    def _create_intent(self, params: dict[str, Any]) -> Response:
+        """A PaymentIntent confirmed off-session, answering as Stripe does for its test
+        cards: pm_card_visa succeeds, pm_card_chargeDeclined is declined (402
+        card_declined), pm_card_authenticationRequired needs the cardholder (402
+        authentication_required)."""
+        method = params.get("payment_method", "")
+        intent = {
+            "id": random_id("pi_3", 24),
+            "object": "payment_intent",
+            "amount": int(params.get("amount", 0)),
+            "currency": params.get("currency"),
+            "customer": params.get("customer"),
+            "payment_method": method,
+            "metadata": params.get("metadata") or {},
+            "off_session": params.get("off_session") == "true",
+            "status": "succeeded",
+        }
+        failure = _CARD_FAILURES.get(method)
+        if failure:
+            intent["status"] = failure[0]
+        with self._lock:
+            self.payment_intents[intent["id"]] = intent
+        if failure:
+            _, code, message = failure
+            body = stripe_error(402, message, code=code)
+            body["error"]["payment_intent"] = intent
+            if code == "card_declined":
+                body["error"]["decline_code"] = "generic_decline"
+            return json_response(body, 402)
+        return json_response(intent)
+
+    def _get_setup(self, req: RecordedRequest, match: re.Match[str]) -> Response:
+        intent = self.setup_intents.get(match.group("id"))
+        if intent is None:
+            return json_response(
+                stripe_error(404, "No such setupintent", code="resource_missing"), 404
+            )
+        return json_response(intent)
+
+    def _get_method(self, req: RecordedRequest, match: re.Match[str]) -> Response:
+        method = match.group("id")
+        last4 = _CARD_LAST4.get(method, "4242")
+        return json_response(
+            {
+                "id": method,
+                "object": "payment_method",
+                "type": "card",
+                "card": {"brand": "visa", "last4": last4, "exp_month": 12, "exp_year": 2034},
+            }
+        )
+
+    def complete_setup_session(
+        self, session_id: str, payment_method: str = "pm_card_visa"
+    ) -> dict[str, Any]:
+        """The customer saved a card on the (setup mode) Checkout page."""
+        session = self.sessions[session_id]
+        intent = {
+            "id": random_id("seti_", 24),
+            "object": "setup_intent",
+            "status": "succeeded",
+            "customer": session.get("customer"),
+            "payment_method": payment_method,
+            "usage": "off_session",
+        }
+        self.setup_intents[intent["id"]] = intent
+        session.update(status="complete", setup_intent=intent["id"], url=None)
+        return intent
 
     def _create_session(self, params: dict[str, Any]) -> Response:
         mode = params.get("mode")
@@ -341,6 +466,7 @@ class FakeStripe(FakeServer):
             customer_email=params.get("customer_email"),
             mode=mode,
         )
+        session["customer"] = params.get("customer")
         with self._lock:
             self.sessions[session_id] = session
             self.created_params.append(params)

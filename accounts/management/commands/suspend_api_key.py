@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from accounts.services import KeyStateError, api_key_find, api_key_reactivate, api_key_suspend
+from audit.services import COMMAND, audit_record
 
 
 class Command(BaseCommand):
@@ -18,8 +20,19 @@ class Command(BaseCommand):
         api_key = api_key_find(secret_or_prefix=key.strip())
         if api_key is None:
             raise CommandError("no single key matches that secret or prefix")
+        before = api_key.status
         try:
-            (api_key_reactivate if undo else api_key_suspend)(key=api_key)
+            with transaction.atomic():
+                (api_key_reactivate if undo else api_key_suspend)(key=api_key)
+                audit_record(
+                    actor=COMMAND,
+                    action=f"api_key.{'reactivate' if undo else 'suspend'}",
+                    target=api_key,
+                    customer=api_key.user,
+                    before={"status": before},
+                    after={"status": api_key.status},
+                    reason="suspend_api_key" + (" --undo" if undo else ""),
+                )
         except KeyStateError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{'Reactivated' if undo else 'Suspended'} {api_key.prefix}…")

@@ -9,6 +9,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from accounts.services import api_key_create, expiry_in_days, user_get_or_create
+from audit.services import COMMAND, audit_record
 from billing.services import credits_grant
 from providers.selectors import unknown_model_ids
 
@@ -57,12 +58,16 @@ class Command(BaseCommand):
         with transaction.atomic():
             user, created = user_get_or_create(email=email)
             if credits:
-                credits_grant(
+                entry = credits_grant(
                     user=user,
                     amount=credits,
                     reference=f"cli:{uuid.uuid4()}",
                     description="Granted by create_api_key",
                 )
+                audit_record(
+                    actor=COMMAND, action="credits.grant", target=entry, customer=user,
+                    after={"amount": credits},
+                )  # fmt: skip
             new = api_key_create(
                 user=user,
                 name=options["name"],
