@@ -7,6 +7,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -218,3 +219,54 @@ def public_models(*, types: Iterable[str] | None = None) -> list[AiModel]:
     if types:
         models = models.filter(type__in=list(types))
     return list(models.order_by("type", "owned_by", "public_id"))
+
+
+@dataclass(frozen=True)
+class CostLine:
+    label: str
+    quantity: int  # tokens
+    price_per_mtok: int  # credits per 1M tokens
+    usd: str  # exact: quantity × price ÷ 1M credits, in dollars
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    lines: list[CostLine]
+    exact_credits: str  # before rounding up, e.g. "449.5"
+    computed: int  # credits, rounded up as the gateway does
+    charged: int  # credits, what the ledger took
+    priced_now: bool  # the lines use today's prices, which may differ from then
+
+
+def _exact_usd(micro_credits: int) -> str:
+    # micro_credits = tokens × credits-per-1M-tokens; US$ = that ÷ 10^12. Decimal, no float.
+    value = (Decimal(micro_credits) / Decimal(10**12)).normalize()
+    return f"${value:,f}" if value else "$0"
+
+
+def cost_breakdown(*, record: UsageRecord) -> CostBreakdown | None:
+    """How a token request's charge is made up, priced with the model's current prices
+    (the record keeps tokens and the charge, not the prices of the day). None for
+    non-token requests (images, speech, transcription) and unknown models."""
+    from django.utils.translation import gettext as _
+
+    model = AiModel.objects.filter(public_id=record.model).first()
+    if model is None or model.type not in ("chat", "embedding"):
+        return None
+    cached = min(record.cached_input_tokens, record.input_tokens)
+    if model.cached_input_per_mtok is None:
+        cached = 0
+    parts = [
+        (_("Input tokens"), record.input_tokens - cached, model.input_per_mtok),
+        (_("Cached input tokens"), cached, model.cached_input_per_mtok or 0),
+        (_("Output tokens"), record.output_tokens, model.output_per_mtok),
+    ]
+    lines = [
+        CostLine(label, qty, price, _exact_usd(qty * price))
+        for label, qty, price in parts
+        if qty or label == _("Input tokens")
+    ]
+    total = sum(line.quantity * line.price_per_mtok for line in lines)
+    exact = (Decimal(total) / 1_000_000).normalize()
+    computed = -(-total // 1_000_000)
+    return CostBreakdown(lines, f"{exact:,f}", computed, record.charge, True)
