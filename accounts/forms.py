@@ -30,9 +30,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
     def clean(self) -> dict[str, Any]:
         email = (self.data.get("username") or "").strip().lower()
         ip = throttle.client_ip(self.request) if self.request else "unknown"
-        wait = max(
-            throttle.locked_for("login-ip", ip), throttle.locked_for("login-account", email)
-        )
+        wait = max(throttle.locked_for("login-ip", ip), throttle.locked_for("login-account", email))
         if wait:
             self.locked = True
             raise lockout_error(wait)

@@ -18,8 +18,7 @@ ERROR_TEXTS: dict[str, Promise] = {
     "model_not_found": _("No model has this id. Check the model catalogue."),
     "request_too_large": _("The request body was too large."),
     "rate_limit_exceeded": _(
-        "Too many requests in a minute for your plan or key. Slow down, or move to the "
-        "paid plan."
+        "Too many requests in a minute for your plan or key. Slow down, or move to the paid plan."
     ),
     "internal_error": _("Something went wrong on our side. You were not charged for it."),
     "upstream_error": _("The model's provider failed before answering; every route was tried."),

@@ -131,8 +131,10 @@ class KeyForm(forms.Form):
     def clean_name(self) -> str:
         name = self.cleaned_data.get("name", "").strip()
         owner = self.user or (self.key.user if self.key else None)
-        if name and owner and key_name_taken(
-            user=owner, name=name, exclude_id=self.key.pk if self.key else None
+        if (
+            name
+            and owner
+            and key_name_taken(user=owner, name=name, exclude_id=self.key.pk if self.key else None)
         ):
             raise forms.ValidationError(
                 _("You already have a key named “%(name)s”. Pick another name.") % {"name": name}
@@ -158,7 +160,7 @@ class KeyForm(forms.Form):
             "expires_at": _end_of_day(expires) if expires else None,
         }
 
-    def scope(self) -> str:
+    def chosen_scope(self) -> str:
         return self.cleaned_data.get("scope") or ApiKey.Scope.INFERENCE
 
 

@@ -226,7 +226,7 @@ class CostLine:
     label: str
     quantity: int  # tokens
     price_per_mtok: int  # credits per 1M tokens
-    usd: str  # exact: quantity × price ÷ 1M credits, in dollars
+    usd: str  # exact: quantity * price / 1M credits, in dollars
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ class CostBreakdown:
 
 
 def _exact_usd(micro_credits: int) -> str:
-    # micro_credits = tokens × credits-per-1M-tokens; US$ = that ÷ 10^12. Decimal, no float.
+    # micro_credits = tokens * credits-per-1M-tokens; US$ = that / 10^12. Decimal, no float.
     value = (Decimal(micro_credits) / Decimal(10**12)).normalize()
     return f"${value:,f}" if value else "$0"
 

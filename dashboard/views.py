@@ -9,11 +9,11 @@ import os
 import posixpath
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.paginator import Paginator
 from django.http import (
@@ -24,8 +24,8 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -358,7 +358,7 @@ def keys(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             created = customer_api_key_create(
-                user=request.user, scope=form.scope(), **form.limits()
+                user=request.user, scope=form.chosen_scope(), **form.limits()
             )
         except EmailNotVerified as exc:
             messages.error(request, str(exc))
