@@ -1,8 +1,9 @@
 """Attempt limits for the account pages (log in, sign up, password reset).
 
-Failures are counted per client IP and per account in the shared cache (Redis when
-set), in fixed windows. Once a counter reaches its limit the door stays shut until
-the window ends, even for the right password: that is what stops guessing. The
+Attempts are counted per client IP and per account in the shared cache (Redis when
+set). A counter lives for one window from its first attempt; when it reaches its
+limit, a lock is set for a whole window from that moment, and until it ends every
+attempt is refused, the right password included: that is what stops guessing. The
 customer is told how long to wait; nothing says whether the account exists."""
 
 from __future__ import annotations
@@ -20,20 +21,18 @@ from django.http import HttpRequest
 class Limit:
     name: str
     attempts: int  # allowed within the window
-    window: int  # seconds
+    window: int  # seconds; also how long the lock lasts
 
 
-def _limits() -> dict[str, Limit]:
+def _limit(kind: str) -> Limit:
     s = settings
     return {
-        "login-ip": Limit("login-ip", s.NEXAI_LOGIN_ATTEMPTS_PER_IP, s.NEXAI_LOCKOUT_SECONDS),
-        "login-account": Limit(
-            "login-account", s.NEXAI_LOGIN_ATTEMPTS_PER_ACCOUNT, s.NEXAI_LOCKOUT_SECONDS
-        ),
-        "signup-ip": Limit("signup-ip", s.NEXAI_SIGNUPS_PER_IP_PER_HOUR, 3600),
-        "reset-ip": Limit("reset-ip", s.NEXAI_RESETS_PER_IP_PER_HOUR, 3600),
-        "reset-account": Limit("reset-account", 3, 3600),
-    }
+        "login-ip": Limit(kind, s.NEXAI_LOGIN_ATTEMPTS_PER_IP, s.NEXAI_LOCKOUT_SECONDS),
+        "login-account": Limit(kind, s.NEXAI_LOGIN_ATTEMPTS_PER_ACCOUNT, s.NEXAI_LOCKOUT_SECONDS),
+        "signup-ip": Limit(kind, s.NEXAI_SIGNUPS_PER_IP_PER_HOUR, 3600),
+        "reset-ip": Limit(kind, s.NEXAI_RESETS_PER_IP_PER_HOUR, 3600),
+        "reset-account": Limit(kind, 3, 3600),
+    }[kind]
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -46,36 +45,38 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
-def _key(limit: Limit, ident: str) -> tuple[str, int]:
-    window = int(time.time()) // limit.window
+def _keys(kind: str, ident: str) -> tuple[str, str]:
+    # Hashed: an email address is not kept in the cache in clear.
     digest = hashlib.sha256(ident.strip().lower().encode()).hexdigest()[:32]
-    return f"throttle:{limit.name}:{digest}:{window}", (window + 1) * limit.window
+    return f"throttle:{kind}:{digest}", f"throttle-lock:{kind}:{digest}"
 
 
 def locked_for(kind: str, ident: str) -> int:
     """Seconds until `ident` may try `kind` again; 0 when it may now."""
-    limit = _limits()[kind]
-    key, ends = _key(limit, ident)
-    if (cache.get(key) or 0) >= limit.attempts:
-        return max(1, ends - int(time.time()))
-    return 0
+    until = cache.get(_keys(kind, ident)[1])
+    return max(1, int(until - time.time())) if until and until > time.time() else 0
 
 
 def attempt_record(kind: str, ident: str) -> None:
-    """Count one attempt (a failed login, a sign-up, a reset request)."""
-    limit = _limits()[kind]
-    key, _ends = _key(limit, ident)
-    if cache.add(key, 1, limit.window + 5):
-        return
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, limit.window + 5)
+    """Count one attempt (a failed login, a sign-up, a reset request); the one that
+    reaches the limit sets the lock."""
+    limit = _limit(kind)
+    counter, lock = _keys(kind, ident)
+    if cache.add(counter, 1, limit.window):
+        count = 1
+    else:
+        try:
+            count = cache.incr(counter)
+        except ValueError:  # expired between add and incr
+            cache.add(counter, 1, limit.window)
+            count = 1
+    if count >= limit.attempts:
+        cache.set(lock, time.time() + limit.window, limit.window)
+        cache.delete(counter)
 
 
 def attempts_clear(kind: str, ident: str) -> None:
-    limit = _limits()[kind]
-    cache.delete(_key(limit, ident)[0])
+    cache.delete(_keys(kind, ident)[0])
 
 
 def minutes(seconds: int) -> int:
