@@ -175,7 +175,7 @@ def test_password_reset_mails_are_limited_per_address_and_per_client(settings) -
 class _Siteverify(BaseHTTPRequestHandler):
     seen: list[dict] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
         _Siteverify.seen.append(form)
         ok = form.get("response") == ["human-token"] and form.get("secret") == ["captcha-secret"]
