@@ -202,6 +202,8 @@ def quickstart(request: HttpRequest) -> HttpResponse:
             "api_base": api_base,
             "model": model,
             "snippets": quickstart_snippets(api_base=api_base, model=model),
+            "free_rpm": settings.NEXAI_FREE_RPM,
+            "paid_rpm": settings.NEXAI_PAID_RPM,
         },
     )
 
