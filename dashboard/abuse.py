@@ -12,22 +12,10 @@ import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from accounts.mailbox import canonical_email
 from accounts.models import SignupGiftClaim, User
 
 log = logging.getLogger(__name__)
-
-# Providers that deliver mail for "a.b+c@" to "ab@": one mailbox, many spellings.
-_DOTLESS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
-
-
-def canonical_email(email: str) -> str:
-    """The mailbox an address reaches: lower case, without a +tag, and for Gmail
-    without dots and with one domain."""
-    local, _, domain = email.strip().lower().rpartition("@")
-    local = local.split("+", 1)[0]
-    if domain in _DOTLESS:
-        local, domain = local.replace(".", ""), _DOTLESS[domain]
-    return f"{local}@{domain}"
 
 
 @functools.cache

@@ -15,9 +15,9 @@ import pytest
 from django.core import mail
 from django.test import Client
 
+from accounts.mailbox import canonical_email
 from accounts.models import User
 from billing.services import wallet_for
-from dashboard.abuse import canonical_email
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +229,22 @@ def test_with_a_captcha_set_a_sign_up_needs_a_genuine_token(client: Client, capt
 
 def test_without_a_captcha_setting_the_page_has_none(client: Client) -> None:
     assert "turnstile" not in client.get("/signup/").content.decode()
+
+
+def test_accounts_gifted_before_the_rule_keep_their_mailbox_claimed() -> None:
+    import importlib
+
+    from django.apps import apps
+
+    from accounts.models import SignupGiftClaim
+    from billing.services import signup_grant
+
+    old = customer("Grace.Hopper@gmail.com")
+    signup_grant(user=old)  # as before claims existed
+    SignupGiftClaim.objects.all().delete()
+    backfill = importlib.import_module("accounts.migrations.0004_backfill_gift_claims")
+    backfill.claim_existing(apps, None)
+    backfill.claim_existing(apps, None)  # running twice changes nothing
+    assert list(SignupGiftClaim.objects.values_list("canonical_email", "user")) == [
+        ("gracehopper@gmail.com", old.pk)
+    ]
