@@ -393,3 +393,40 @@ def test_times_are_shown_in_the_browsers_time_zone(live_app, browser) -> None:  
     expect(stamp).to_contain_text(local.strftime("%I:%M").lstrip("0"))
     expect(stamp).not_to_contain_text("UTC")
     context.close()
+
+
+def test_v1_docs_work_offline_with_the_key_typed_on_the_page(live_app, browser) -> None:  # type: ignore[no-untyped-def]
+    """Everything /v1/docs loads comes from this server, and "Try it out" sends the key
+    typed on the page."""
+    from playwright.sync_api import expect
+
+    from accounts.services import api_key_create
+
+    def seed() -> str:
+        user = User.objects.create_user(email="docs@example.com", password=PASSWORD)
+        wallet_for(user=user)
+        return api_key_create(user=user, name="docs").secret
+
+    secret = off_loop(seed)
+    base = live_app.base_url
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    elsewhere: list[str] = []
+    context.on(
+        "request",
+        lambda request: None if request.url.startswith(base) else elsewhere.append(request.url),
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{base}/v1/docs")
+    page.fill("#apidocs-key", secret)
+    page.locator(".opblock-summary-path", has_text="/v1/balance").first.click()
+    page.get_by_role("button", name="Try it out").click()
+    page.get_by_role("button", name="Execute").click()
+    expect(page.locator(".live-responses-table tbody .response-col_status").first).to_have_text(
+        "200"
+    )
+    expect(page.locator(".live-responses-table tbody .microlight").first).to_contain_text(
+        '"credits"'
+    )
+    assert elsewhere == [], elsewhere
+    context.close()
