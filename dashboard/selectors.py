@@ -214,6 +214,37 @@ def api_keys(*, user: User) -> QuerySet[ApiKey]:
     return ApiKey.objects.owned_by(user)
 
 
+_CATALOGUE_SORTS = {
+    "name": lambda m: m.public_id,
+    "price": lambda m: (m.input_per_mtok + m.output_per_mtok, m.public_id),
+    "context": lambda m: (-(m.context_window or 0), m.public_id),
+}
+
+
+def catalogue_groups(
+    *, models: list[AiModel], query: str = "", kind: str = "", capability: str = "", sort: str = ""
+) -> dict[str, list[dict]]:
+    """The catalogue's rows ({"m": model, "caps": capabilities}) by type, searched by id
+    or maker, filtered by type and capability, sorted by name, price or context."""
+    from dashboard.capabilities import model_capabilities
+
+    rows = [(m, model_capabilities(m)) for m in models]
+    needle = query.strip().lower()
+    if needle:
+        rows = [
+            (m, c) for m, c in rows if needle in m.public_id.lower() or needle in m.owned_by.lower()
+        ]
+    if kind:
+        rows = [(m, c) for m, c in rows if m.type == kind]
+    if capability in ("vision", "tools", "reasoning"):
+        rows = [(m, c) for m, c in rows if getattr(c, capability)]
+    rows.sort(key=lambda row: _CATALOGUE_SORTS.get(sort, _CATALOGUE_SORTS["name"])(row[0]))
+    groups: dict[str, list[dict]] = {}
+    for model, caps in rows:
+        groups.setdefault(str(model.get_type_display()), []).append({"m": model, "caps": caps})
+    return groups
+
+
 def public_models(*, types: Iterable[str] | None = None) -> list[AiModel]:
     models = AiModel.objects.filter(enabled=True)
     if types:
@@ -261,10 +292,11 @@ def cost_breakdown(*, record: UsageRecord) -> CostBreakdown | None:
         (_("Cached input tokens"), cached, model.cached_input_per_mtok or 0),
         (_("Output tokens"), record.output_tokens, model.output_per_mtok),
     ]
+    # Input is always shown (even 0); the other kinds only when the request had some.
     lines = [
         CostLine(label, qty, price, _exact_usd(qty * price))
-        for label, qty, price in parts
-        if qty or label == _("Input tokens")
+        for n, (label, qty, price) in enumerate(parts)
+        if qty or n == 0
     ]
     total = sum(line.quantity * line.price_per_mtok for line in lines)
     exact = (Decimal(total) / 1_000_000).normalize()

@@ -115,13 +115,6 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-CATALOGUE_SORTS = {
-    "name": lambda m: m.public_id,
-    "price": lambda m: (m.input_per_mtok + m.output_per_mtok, m.public_id),
-    "context": lambda m: (-(m.context_window or 0), m.public_id),
-}
-
-
 def pricing(request: HttpRequest) -> HttpResponse:
     """The model catalogue: search by id or maker, filter by type or capability, sort."""
     models = selectors.public_models()
@@ -129,23 +122,13 @@ def pricing(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("type", "")
     capability = request.GET.get("can", "")
     sort = request.GET.get("sort", "name")
-    rows = [(m, model_capabilities(m)) for m in models]
-    if query:
-        needle = query.lower()
-        rows = [(m, c) for m, c in rows if needle in m.public_id.lower() or needle in m.owned_by]
-    if kind:
-        rows = [(m, c) for m, c in rows if m.type == kind]
-    if capability in ("vision", "tools", "reasoning"):
-        rows = [(m, c) for m, c in rows if getattr(c, capability)]
-    rows.sort(key=lambda row: CATALOGUE_SORTS.get(sort, CATALOGUE_SORTS["name"])(row[0]))
-    groups: dict[str, list] = {}
-    for model, caps in rows:
-        groups.setdefault(model.get_type_display(), []).append({"m": model, "caps": caps})
     return render(
         request,
         "public/pricing.html",
         {
-            "groups": groups,
+            "groups": selectors.catalogue_groups(
+                models=models, query=query, kind=kind, capability=capability, sort=sort
+            ),
             "models": models,
             "q": query,
             "type": kind,
