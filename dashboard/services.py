@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.cache import cache
 from django.core.mail import send_mail
@@ -54,7 +55,14 @@ def customer_signup(*, email: str, password: str, base_url: str) -> User | None:
             # the gift waits for the verified address.
             wallet_for(user=user)
     except IntegrityError:  # taken, possibly a moment ago by a parallel sign-up
-        account_exists_notify(email=email, base_url=base_url)
+        # Hash anyway, so a taken address answers no faster than a new one.
+        make_password(password)
+        owner = User.objects.filter(email=email).first()
+        if owner is not None and not owner.email_verified:
+            # Signing up again is how a customer who lost the first link asks for one.
+            email_verification_send(user=owner, base_url=base_url)
+        else:
+            account_exists_notify(email=email, base_url=base_url)
         return None
     email_verification_send(user=user, base_url=base_url)
     return user

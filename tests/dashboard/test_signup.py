@@ -135,7 +135,8 @@ def test_resending_the_link_is_throttled(client: Client) -> None:
 def test_a_taken_address_gets_the_same_answer_and_its_owner_an_email(client: Client) -> None:
     """Sign-up never says whether an address has an account: the page is the same, and
     the owner is told by email instead."""
-    sign_up(client, "taken@example.com", login=False)
+    taken = sign_up(client, "taken@example.com", login=False)
+    User.objects.filter(pk=taken.pk).update(email_verified=True)
     fresh = Client().post("/signup/", {"email": "fresh@example.com", "password": PASSWORD})
     mail.outbox.clear()
     other = Client()
@@ -149,6 +150,17 @@ def test_a_taken_address_gets_the_same_answer_and_its_owner_an_email(client: Cli
     # The taken account is untouched.
     assert User.objects.filter(email="taken@example.com").count() == 1
     assert User.objects.get(email="taken@example.com").check_password(PASSWORD)
+
+
+def test_signing_up_again_before_verifying_resends_the_link() -> None:
+    sign_up(Client(), "lost@example.com", login=False)
+    from django.core.cache import cache
+
+    cache.clear()  # past the resend interval
+    again = Client().post("/signup/", {"email": "lost@example.com", "password": "other pass 1"})
+    assert again["Location"] == "/signup/sent/"
+    assert len(mail.outbox) == 2 and "/verify/" in mail.outbox[1].body
+    assert User.objects.get(email="lost@example.com").check_password(PASSWORD)
 
 
 def test_a_weak_password_is_refused(client: Client) -> None:
