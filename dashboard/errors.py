@@ -50,3 +50,12 @@ def error_text(*, code: str, status: int) -> str:
         return ""
     text = ERROR_TEXTS.get(code) or STATUS_TEXTS.get(status) or _("The request failed.")
     return str(text)
+
+
+def error_summary(*, code: str, status: int) -> str:
+    """A few words for a table cell; error_text has the whole sentence."""
+    if 200 <= status < 300 and not code:
+        return ""
+    if code == "no_active_provider_keys":
+        return str(_("Model unavailable."))
+    return str(STATUS_TEXTS.get(status) or _("The request failed."))

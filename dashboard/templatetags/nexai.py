@@ -100,6 +100,14 @@ def error_words(record: object) -> str:
     return error_text(code=getattr(record, "error_code", ""), status=getattr(record, "status", 0))
 
 
+@register.filter
+def error_summary(record: object) -> str:
+    """A failed request's error in a few words, for tables."""
+    from dashboard.errors import error_summary as summary
+
+    return summary(code=getattr(record, "error_code", ""), status=getattr(record, "status", 0))
+
+
 @register.simple_tag
 def localtime_tag(value: datetime | None, style: str = "long") -> str:
     """A <time> the page's script rewrites in the browser's own time zone; the text
