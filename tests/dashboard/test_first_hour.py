@@ -224,3 +224,23 @@ def test_v1_docs_use_only_our_own_files(client: Client) -> None:
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
     assert 'class="topbar"' in page
+
+
+def test_make_run_takes_the_port_and_leaves_debug_to_the_environment() -> None:
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[2]
+    dry = subprocess.run(
+        ["make", "-n", "run"],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "PORT": "9123"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "runserver 127.0.0.1:9123" in dry
+    assert "DEBUG=" not in dry  # settings read DEBUG, default 0, as the README says
