@@ -244,3 +244,12 @@ def test_make_run_takes_the_port_and_leaves_debug_to_the_environment() -> None:
     ).stdout
     assert "runserver 127.0.0.1:9123" in dry
     assert "DEBUG=" not in dry  # settings read DEBUG, default 0, as the README says
+
+
+def test_a_new_customers_usage_page_says_what_to_do_first(client: Client) -> None:
+    newcomer = User.objects.create_user(email="fresh@example.com", email_verified=True)
+    client.force_login(newcomer)
+    page = client.get("/dashboard/usage/").content.decode()
+    assert "No requests yet" in page and "Make your first call" in page
+    filtered = client.get("/dashboard/usage/?status=error").content.decode()
+    assert "No requests match" in filtered
