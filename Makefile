@@ -16,11 +16,14 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 
 install: $(INSTALLED)
 
-# Serves the app on http://127.0.0.1:8000 with daphne on the embedded default (SQLite,
-# in-process cache and channel layer, eager Celery).
+# Serves the app on http://127.0.0.1:$(PORT) with daphne on the embedded default (SQLite,
+# in-process cache and channel layer, eager Celery). DEBUG comes from the environment
+# (default 0, as in production: branded error pages, no URL list on a 404);
+# `DEBUG=1 make run` for Django's debug pages, `PORT=8080 make run` for another port.
+PORT ?= 8000
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install chromium
 	$(BIN)/python -m pytest
@@ -49,8 +52,10 @@ bench: install
 periodic: install
 	$(BIN)/python manage.py run_periodic_jobs
 
-# Every page at desktop (1280x800) and phone (390x844) widths, with demo data, into
-# docs/screenshots/ (a throwaway SQLite database; Chromium driven by Playwright).
+# Every page at desktop (1280x800), phone (390x844) and narrow (320x640) widths, with
+# demo data and with a brand-new account's empty states, into docs/screenshots/ (a
+# throwaway SQLite database; Chromium driven by Playwright). Fails if a page is wider
+# than the screen.
 screenshots: install chromium
 	$(BIN)/python scripts/screenshots.py
 

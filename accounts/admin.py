@@ -21,15 +21,33 @@ _AUDITED = ["name", "status", "rpm", "spend_limit", "allowed_models", "expires_a
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     # The digest is never shown: it is not a secret, but nothing in it helps staff.
-    list_display = ["prefix", "name", "user", "status", "spent", "last_used_at", "created_at"]
-    list_filter = ["status"]
+    list_display = [
+        "prefix",
+        "name",
+        "user",
+        "status",
+        "scope",
+        "spent",
+        "last_used_at",
+        "created_at",
+    ]
+    list_filter = ["status", "scope"]
     search_fields = ["prefix", "name", "user__email"]
-    readonly_fields = ["prefix", "user", "created_at", "last_used_at", "revoked_at", "spent"]
+    readonly_fields = [
+        "prefix",
+        "user",
+        "scope",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "spent",
+    ]
     fields = [
         "prefix",
         "user",
         "name",
         "status",
+        "scope",
         "rpm",
         "spend_limit",
         "allowed_models",

@@ -88,11 +88,19 @@ class ApiKey(models.Model):
         SUSPENDED = "suspended", _("Suspended")  # by staff; can be reactivated
         REVOKED = "revoked", _("Revoked")  # by the owner; final
 
+    class Scope(models.TextChoices):
+        # Every key may call /v1. Only a management key (made from a signed-in session)
+        # may also list, create, change and revoke keys through /api/, so a leaked
+        # inference key cannot mint keys that outlive its own revocation.
+        INFERENCE = "inference", _("Inference (/v1)")
+        MANAGEMENT = "management", _("Inference and key management (/v1 and /api/)")
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=32, db_index=True, editable=False)
     digest = models.CharField(max_length=64, unique=True, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.INFERENCE)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -131,3 +139,16 @@ class ApiKey(models.Model):
 
     def allows_model(self, model_id: str) -> bool:
         return not self.allowed_models or model_id in self.allowed_models
+
+
+class SignupGiftClaim(models.Model):
+    """The signup gift goes once to each mailbox, however many accounts it opens: the
+    address is kept in its canonical form (lower case, no +tag, Gmail's dots removed)
+    under a unique constraint, and the row outlives a deleted account."""
+
+    canonical_email = models.CharField(max_length=254, unique=True)
+    user = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.canonical_email

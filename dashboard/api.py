@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from rest_framework import generics, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -19,12 +19,18 @@ from rest_framework.views import APIView
 
 from accounts.drf import ApiKeyAuthentication
 from accounts.models import ApiKey
+from accounts.scopes import key_may_manage
 from accounts.services import KeyStateError, api_key_revoke, api_key_update, expiry_in_days
 from billing.models import LedgerEntry
 from billing.services import wallet_for
 from dashboard import selectors
 from dashboard.forms import UsageFilterForm
-from dashboard.services import EmailNotVerified, customer_api_key_create
+from dashboard.services import (
+    EmailNotVerified,
+    KeyNameTaken,
+    customer_api_key_create,
+    key_name_taken,
+)
 from gateway.models import StoredResponse, UsageRecord
 from providers.selectors import unknown_model_ids
 
@@ -44,6 +50,11 @@ class ApiKeySerializer(serializers.ModelSerializer):
     expires_in_days = serializers.IntegerField(
         write_only=True, required=False, min_value=1, max_value=3650
     )
+    scope = serializers.ChoiceField(
+        choices=ApiKey.Scope.choices,
+        required=False,
+        help_text="inference (default): calls /v1; management: may also manage keys here",
+    )
 
     class Meta:
         model = ApiKey
@@ -60,6 +71,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "rpm",
             "spend_limit",
             "allowed_models",
+            "scope",
             "spent",
         ]
         read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at", "spent"]
@@ -78,12 +90,29 @@ class ApiKeySerializer(serializers.ModelSerializer):
             attrs["expires_at"] = expiry_in_days(days)
         return attrs
 
+    def validate_name(self, value: str) -> str:
+        request = self.context["request"]
+        current = self.instance.pk if isinstance(self.instance, ApiKey) else None
+        if value.strip() and key_name_taken(user=request.user, name=value, exclude_id=current):
+            raise ValidationError(f"you already have a key named {value.strip()!r}")
+        return value.strip()
+
+    def validate_scope(self, value: str) -> str:
+        if self.instance is not None:
+            raise ValidationError("a key's scope is set when it is created")
+        # A key can never mint a management key: that takes a signed-in session.
+        if value == ApiKey.Scope.MANAGEMENT and self.context["request"].auth is not None:
+            raise PermissionDenied("management keys are created from a signed-in session only")
+        return value
+
     def create(self, validated_data: dict[str, Any]) -> ApiKey:
         user = self.context["request"].user
         try:
             created = customer_api_key_create(user=user, **validated_data)
         except EmailNotVerified as exc:
             raise PermissionDenied(str(exc)) from None
+        except KeyNameTaken as exc:
+            raise ValidationError({"name": [str(exc)]}) from None
         # Shown in this one response, never again.
         self.context["secret"] = created.secret
         return created.key
@@ -174,6 +203,26 @@ class Authenticated:
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
 
 
+class ManagesKeys(BasePermission):
+    """Keys are managed from a signed-in session, or with a key created with the
+    management scope; an ordinary key (the kind pasted into tools, the kind that leaks)
+    can read the account but cannot list, create, change or revoke keys."""
+
+    message = (
+        "this API key may only call /v1 and read this account: managing keys needs a "
+        "signed-in session or a key created with the management scope"
+    )
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if request.auth is None:  # a session
+            return True
+        return key_may_manage(key_id=request.auth.key_id)
+
+
+class KeysAuthenticated(Authenticated):
+    permission_classes = [IsAuthenticated, ManagesKeys]
+
+
 class ApiRoot(Authenticated, APIView):
     """nexai management API. Authenticate with your dashboard session or with
     `Authorization: Bearer sk-nx-...`. Amounts are integers in credits
@@ -213,7 +262,7 @@ class BalanceView(Authenticated, APIView):
         )
 
 
-class KeyList(Authenticated, generics.ListCreateAPIView):
+class KeyList(KeysAuthenticated, generics.ListCreateAPIView):
     """Your API keys. POST creates one; its `secret` is in that response only."""
 
     serializer_class = ApiKeySerializer
@@ -222,7 +271,7 @@ class KeyList(Authenticated, generics.ListCreateAPIView):
         return selectors.api_keys(user=self.request.user)
 
 
-class KeyDetail(Authenticated, generics.RetrieveUpdateDestroyAPIView):
+class KeyDetail(KeysAuthenticated, generics.RetrieveUpdateDestroyAPIView):
     """One key. PATCH renames or changes limits (null removes a limit); DELETE revokes
     it for good (the record stays, for its usage history)."""
 
@@ -236,7 +285,7 @@ class KeyDetail(Authenticated, generics.RetrieveUpdateDestroyAPIView):
         api_key_revoke(key=instance)
 
 
-class KeyRevoke(Authenticated, generics.GenericAPIView):
+class KeyRevoke(KeysAuthenticated, generics.GenericAPIView):
     """POST revokes the key; revoking twice is harmless."""
 
     serializer_class = ApiKeySerializer

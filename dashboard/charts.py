@@ -13,6 +13,9 @@ from django.utils.translation import pgettext
 from billing.money import credits_to_usd, credits_to_usd_brief
 from dashboard.selectors import DayPoint
 
+MIN_TOP_CREDITS = 10_000  # US$0.01
+EMPTY_TOP_CREDITS = 1_000_000  # US$1
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -83,7 +86,10 @@ def spend_chart(
     plot_w = chart.plot_right - chart.plot_left
     plot_h = chart.plot_bottom - chart.plot_top
     slot = plot_w / len(points)
-    top_charge, divisions = _scale(max(p.charge for p in points))
+    # The spend axis reads in dollars: at least US$0.01 at the top (US$1 on an empty
+    # chart), so a quiet account sees "$0.002", not "0.000004".
+    most = max(p.charge for p in points)
+    top_charge, divisions = _scale(max(most, MIN_TOP_CREDITS if most else EMPTY_TOP_CREDITS))
     top_requests, _ = _scale(max(p.requests for p in points), divisions)
     chart.empty = not any(p.requests or p.charge for p in points)
 
@@ -109,7 +115,8 @@ def spend_chart(
     chart.line = " ".join(f"{x},{y}" for x, y in chart.dots)
     for k in range(divisions + 1):
         y = round(chart.plot_bottom - plot_h * k / divisions, 1)
-        chart.y_ticks.append(Tick(y, credits_to_usd_brief(top_charge * k // divisions)))
+        label = credits_to_usd_brief(top_charge * k // divisions)
+        chart.y_ticks.append(Tick(y, "$0" if k == 0 else label))
         chart.r_ticks.append(Tick(y, _compact(top_requests * k // divisions)))
     return chart
 

@@ -12,7 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import ApiKey, User
 from billing.money import CREDITS_PER_USD
 from billing.stripe_topups import TOPUP_MAX_CENTS, TOPUP_MIN_CENTS, TOPUP_PRESETS_CENTS
+from dashboard.abuse import is_disposable
 from dashboard.selectors import public_models
+from dashboard.services import key_name_taken
 
 
 class SignupForm(forms.Form):
@@ -27,9 +29,13 @@ class SignupForm(forms.Form):
     )
 
     def clean_email(self) -> str:
+        # Whether the address has an account is never said here (no enumeration):
+        # the owner of a taken address gets an email instead.
         email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email=email).exists():
-            raise forms.ValidationError(_("An account with this email address already exists."))
+        if is_disposable(email):
+            raise forms.ValidationError(
+                _("Please use a permanent email address: throwaway inboxes cannot sign up.")
+            )
         return email
 
     def clean(self) -> dict[str, Any]:
@@ -54,7 +60,18 @@ def _end_of_day(day: date) -> datetime:
 class KeyForm(forms.Form):
     """A key's name and limits; blank limits mean "no limit of its own"."""
 
-    name = forms.CharField(label=_("Name"), max_length=100, required=False)
+    name = forms.CharField(label=_("Name"), max_length=100)
+    scope = forms.ChoiceField(
+        label=_("Access"),
+        choices=ApiKey.Scope.choices,
+        initial=ApiKey.Scope.INFERENCE,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=_(
+            "Most keys only call models. A management key can also create and revoke "
+            "keys through /api/: keep it for your own scripts."
+        ),
+    )
     rpm = forms.IntegerField(
         label=_("Requests per minute"),
         required=False,
@@ -83,7 +100,10 @@ class KeyForm(forms.Form):
         help_text=_("Last day the key works (UTC). Blank: never expires."),
     )
 
-    def __init__(self, *args: Any, key: ApiKey | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, key: ApiKey | None = None, user: User | None = None, **kwargs: Any
+    ) -> None:
+        self.key, self.user = key, user
         if key is not None and "initial" not in kwargs:
             kwargs["initial"] = {
                 "name": key.name,
@@ -103,6 +123,23 @@ class KeyForm(forms.Form):
         # A key may still name a model that was disabled since; keep it visible.
         ids += [m for m in (key.allowed_models if key else []) if m not in ids]
         self.fields["allowed_models"].choices = [(i, i) for i in ids]
+        if key is not None:
+            # A key's scope is fixed when it is made; unnamed keys (from scripts) may stay so.
+            del self.fields["scope"]
+            self.fields["name"].required = bool(key.name)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data.get("name", "").strip()
+        owner = self.user or (self.key.user if self.key else None)
+        if (
+            name
+            and owner
+            and key_name_taken(user=owner, name=name, exclude_id=self.key.pk if self.key else None)
+        ):
+            raise forms.ValidationError(
+                _("You already have a key named “%(name)s”. Pick another name.") % {"name": name}
+            )
+        return name
 
     def clean_expires_on(self) -> date | None:
         day = self.cleaned_data.get("expires_on")
@@ -122,6 +159,9 @@ class KeyForm(forms.Form):
             "allowed_models": list(data.get("allowed_models") or []),
             "expires_at": _end_of_day(expires) if expires else None,
         }
+
+    def chosen_scope(self) -> str:
+        return self.cleaned_data.get("scope") or ApiKey.Scope.INFERENCE
 
 
 class TopupForm(forms.Form):
@@ -190,6 +230,15 @@ class UsageFilterForm(forms.Form):
         self.fields["key"].queryset = ApiKey.objects.owned_by(user)
         self.fields["key"].label_from_instance = lambda k: f"{k.name or k.prefix} ({k.prefix}…)"
         self.fields["model"].choices = [("", _("All models")), *((m, m) for m in models)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            # Neither date filters: the customer sees the mistake, not a silent empty list.
+            data.pop("date_from")
+            self.add_error("date_to", _("“To” must be on or after “From”."))
+        return data
 
     def filters(self) -> dict[str, Any]:
         # Valid fields still filter when another one is wrong.

@@ -7,14 +7,17 @@ import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import ApiKey, User
 from billing.models import LedgerEntry
 from billing.money import credits_to_usd
+from dashboard.capabilities import model_capabilities
 from gateway.models import StoredResponse, UsageRecord
 from providers.models import AiModel
 
@@ -213,8 +216,117 @@ def api_keys(*, user: User) -> QuerySet[ApiKey]:
     return ApiKey.objects.owned_by(user)
 
 
+_CATALOGUE_SORTS = {
+    "name": lambda m: m.public_id,
+    "price": lambda m: (m.input_per_mtok + m.output_per_mtok, m.public_id),
+    "context": lambda m: (-(m.context_window or 0), m.public_id),
+}
+
+
+def catalogue_groups(
+    *, models: list[AiModel], query: str = "", kind: str = "", capability: str = "", sort: str = ""
+) -> dict[str, list[dict]]:
+    """The catalogue's rows ({"m": model, "caps": capabilities}) by type, searched by id
+    or maker, filtered by type and capability, sorted by name, price or context."""
+    rows = [(m, model_capabilities(m)) for m in models]
+    needle = query.strip().lower()
+    if needle:
+        rows = [
+            (m, c) for m, c in rows if needle in m.public_id.lower() or needle in m.owned_by.lower()
+        ]
+    if kind:
+        rows = [(m, c) for m, c in rows if m.type == kind]
+    if capability in ("vision", "tools", "reasoning"):
+        rows = [(m, c) for m, c in rows if getattr(c, capability)]
+    rows.sort(key=lambda row: _CATALOGUE_SORTS.get(sort, _CATALOGUE_SORTS["name"])(row[0]))
+    groups: dict[str, list[dict]] = {}
+    for model, caps in rows:
+        groups.setdefault(str(model.get_type_display()), []).append({"m": model, "caps": caps})
+    return groups
+
+
 def public_models(*, types: Iterable[str] | None = None) -> list[AiModel]:
     models = AiModel.objects.filter(enabled=True)
     if types:
         models = models.filter(type__in=list(types))
     return list(models.order_by("type", "owned_by", "public_id"))
+
+
+@dataclass(frozen=True)
+class CostLine:
+    label: str
+    quantity: int  # tokens
+    price_per_mtok: int  # credits per 1M tokens
+    usd: str  # exact: quantity * price / 1M credits, in dollars
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    lines: list[CostLine]
+    exact_credits: str  # before rounding up, e.g. "449.5"
+    computed: int  # credits, rounded up as the gateway does
+    charged: int  # credits, what the ledger took
+    priced_now: bool  # the lines use today's prices, which may differ from then
+
+
+def _exact_usd(micro_credits: int) -> str:
+    # micro_credits = tokens * credits-per-1M-tokens; US$ = that / 10^12. Decimal, no float.
+    value = (Decimal(micro_credits) / Decimal(10**12)).normalize()
+    return f"${value:,f}" if value else "$0"
+
+
+def _component_labels() -> dict[str, str]:
+    return {
+        "input": _("Input tokens"),
+        "cache_read": _("Cached input tokens (read)"),
+        "cache_write_5m": _("Cache writes (5 minutes)"),
+        "cache_write_1h": _("Cache writes (1 hour)"),
+        "audio_input": _("Audio input tokens"),
+        "image_input": _("Image input tokens"),
+        "output": _("Output tokens (reasoning included)"),
+        "audio_output": _("Audio output tokens"),
+        "image_output": _("Image output tokens"),
+    }
+
+
+def _charged_lines(record: UsageRecord) -> CostBreakdown:
+    """The lines the gateway charged, at the prices of the day (billing.pricing)."""
+    labels = _component_labels()
+    lines = [
+        CostLine(
+            labels.get(str(name), str(name)), int(tokens), int(price), _exact_usd(tokens * price)
+        )
+        for name, tokens, price in record.charge_lines
+    ]
+    total = sum(line.quantity * line.price_per_mtok for line in lines)
+    exact = (Decimal(total) / 1_000_000).normalize()
+    return CostBreakdown(lines, f"{exact:,f}", -(-total // 1_000_000), record.charge, False)
+
+
+def cost_breakdown(*, record: UsageRecord) -> CostBreakdown | None:
+    """How a token request's charge is made up: the lines the gateway charged, kept on
+    the record, or for older records the tokens priced with the model's current prices.
+    None for non-token requests (images, speech, transcription) and unknown models."""
+    if record.charge_lines:
+        return _charged_lines(record)
+    model = AiModel.objects.filter(public_id=record.model).first()
+    if model is None or model.type not in ("chat", "embedding"):
+        return None
+    cached = min(record.cached_input_tokens, record.input_tokens)
+    if model.cached_input_per_mtok is None:
+        cached = 0
+    parts = [
+        (_("Input tokens"), record.input_tokens - cached, model.input_per_mtok),
+        (_("Cached input tokens"), cached, model.cached_input_per_mtok or 0),
+        (_("Output tokens"), record.output_tokens, model.output_per_mtok),
+    ]
+    # Input is always shown (even 0); the other kinds only when the request had some.
+    lines = [
+        CostLine(label, qty, price, _exact_usd(qty * price))
+        for n, (label, qty, price) in enumerate(parts)
+        if qty or n == 0
+    ]
+    total = sum(line.quantity * line.price_per_mtok for line in lines)
+    exact = (Decimal(total) / 1_000_000).normalize()
+    computed = -(-total // 1_000_000)
+    return CostBreakdown(lines, f"{exact:,f}", computed, record.charge, True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.cache import cache
 from django.core.mail import send_mail
@@ -15,16 +16,19 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from accounts.models import User
+from accounts.models import ApiKey, User
+from accounts.scopes import api_key_scope_set
 from accounts.services import CreatedKey, api_key_create
+from billing.models import LedgerEntry
 from billing.services import signup_grant, wallet_for
+from dashboard.abuse import gift_claim
 
 _VERIFY_SALT = "nexai.email-verification"
 VERIFY_MAX_AGE = 7 * 24 * 3600  # seconds a verification link stays valid
 RESEND_INTERVAL = 60  # seconds between two verification emails to one account
 
 
-class SignupError(ValueError):
+class KeyNameTaken(ValueError):
     """The message is for the customer."""
 
 
@@ -36,20 +40,47 @@ class EmailNotVerified(PermissionError):
     pass
 
 
-def customer_signup(*, email: str, password: str) -> User:
+def customer_signup(*, email: str, password: str, base_url: str) -> User | None:
+    """Sign up, answering the same whether or not the address has an account (no
+    enumeration): a new address gets an account and a verification link; a taken one
+    gets a note saying so, with links to log in or reset the password. Returns the new
+    user, or None when the address was taken."""
     email = User.objects.normalize_email(email).strip().lower()
-    taken = SignupError(_("An account with this email address already exists."))
-    if User.objects.filter(email=email).exists():
-        raise taken
     try:
         with transaction.atomic():
+            if User.objects.filter(email=email).exists():
+                raise IntegrityError("taken")
             user = User.objects.create_user(email=email, password=password)
             # The wallet exists from the start (balance 0) so every page can show it;
             # the gift waits for the verified address.
             wallet_for(user=user)
-    except IntegrityError:
-        raise taken from None  # the same address signed up a moment ago
+    except IntegrityError:  # taken, possibly a moment ago by a parallel sign-up
+        # Hash anyway, so a taken address answers no faster than a new one.
+        make_password(password)
+        owner = User.objects.filter(email=email).first()
+        if owner is not None and not owner.email_verified:
+            # Signing up again is how a customer who lost the first link asks for one.
+            email_verification_send(user=owner, base_url=base_url)
+        else:
+            account_exists_notify(email=email, base_url=base_url)
+        return None
+    email_verification_send(user=user, base_url=base_url)
     return user
+
+
+def account_exists_notify(*, email: str, base_url: str) -> None:
+    """Tell the owner of a taken address that someone tried to sign up with it (at most
+    once per RESEND_INTERVAL, so the form cannot flood their inbox)."""
+    if not cache.add(f"exists-mail:{email}", 1, RESEND_INTERVAL):
+        return
+    root = base_url.rstrip("/")
+    context = {"login": root + reverse("login"), "reset": root + reverse("password_reset")}
+    send_mail(
+        subject=render_to_string("emails/account_exists_subject.txt", context).strip(),
+        message=render_to_string("emails/account_exists.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[email],
+    )
 
 
 def email_verification_token(*, user: User) -> str:
@@ -93,8 +124,16 @@ def email_verify(*, token: str) -> User:
         if not user.email_verified:
             user.email_verified = True
             user.save(update_fields=["email_verified"])
-        signup_grant(user=user)
+        # One gift per mailbox: a second account on a.b+2@gmail.com gets none.
+        if gift_claim(user=user):
+            signup_grant(user=user)
     return user
+
+
+def gift_received(*, user: User) -> bool:
+    return LedgerEntry.objects.filter(
+        wallet__user=user, kind=LedgerEntry.Kind.SIGNUP_GRANT
+    ).exists()
 
 
 def customer_api_key_create(
@@ -105,17 +144,33 @@ def customer_api_key_create(
     spend_limit: int | None = None,
     allowed_models: list[str] | None = None,
     expires_at: datetime | None = None,
+    scope: str = ApiKey.Scope.INFERENCE,
 ) -> CreatedKey:
     """A customer creating their own key: only once their address is verified, so every
     account that can call /v1 has an address that reaches its owner (billing notices,
-    abuse reports)."""
+    abuse reports). Names are unique among the customer's keys that still work, so
+    "Production" always means one key; a revoked key's name can be reused."""
     if not user.email_verified:
         raise EmailNotVerified(_("Verify your email address before creating API keys."))
-    return api_key_create(
-        user=user,
-        name=name,
-        rpm=rpm,
-        spend_limit=spend_limit,
-        allowed_models=allowed_models,
-        expires_at=expires_at,
-    )
+    with transaction.atomic():
+        # The user row serialises two creations racing for one name.
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        if name and key_name_taken(user=user, name=name):
+            raise KeyNameTaken(_("You already have a key named “%s”. Pick another name.") % name)
+        created = api_key_create(
+            user=user,
+            name=name,
+            rpm=rpm,
+            spend_limit=spend_limit,
+            allowed_models=allowed_models,
+            expires_at=expires_at,
+        )
+        api_key_scope_set(key=created.key, scope=scope)
+    return created
+
+
+def key_name_taken(*, user: User, name: str, exclude_id: int | None = None) -> bool:
+    keys = ApiKey.objects.owned_by(user).exclude(status=ApiKey.Status.REVOKED)
+    if exclude_id is not None:
+        keys = keys.exclude(pk=exclude_id)
+    return keys.filter(name__iexact=name.strip()).exists()

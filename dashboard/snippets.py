@@ -143,3 +143,43 @@ env_key = "NEXAI_API_KEY"
 wire_api = "responses\"""",
         ),
     ]
+
+
+def model_snippets(*, api_base: str, model: object) -> list[Snippet]:
+    """One example call for a model, shaped by its type."""
+    model_id = getattr(model, "public_id", "")
+    auth = '-H "Authorization: Bearer $NEXAI_API_KEY"'
+    kind = getattr(model, "type", "chat")
+    if kind == "embedding":
+        body = f'{{"model": "{model_id}", "input": "The quick brown fox"}}'
+        code = f"""curl {api_base}/embeddings \\
+  {auth} \\
+  -H "Content-Type: application/json" \\
+  -d '{body}'"""
+    elif kind == "image":
+        body = f'{{"model": "{model_id}", "prompt": "A lighthouse at dawn", "size": "1024x1024"}}'
+        code = f"""curl {api_base}/images/generations \\
+  {auth} \\
+  -H "Content-Type: application/json" \\
+  -d '{body}'"""
+    elif kind == "speech":
+        body = f'{{"model": "{model_id}", "input": "Hello from nexai!", "voice": "alloy"}}'
+        code = f"""curl {api_base}/audio/speech \\
+  {auth} \\
+  -H "Content-Type: application/json" \\
+  -d '{body}' \\
+  --output hello.mp3"""
+    elif kind == "transcription":
+        code = f"""curl {api_base}/audio/transcriptions \\
+  {auth} \\
+  -F model={model_id} \\
+  -F file=@meeting.mp3"""
+    else:
+        code = f"""curl {api_base}/chat/completions \\
+  {auth} \\
+  -H "Content-Type: application/json" \\
+  -d '{{
+    "model": "{model_id}",
+    "messages": [{{"role": "user", "content": "Hello!"}}]
+  }}'"""
+    return [Snippet("curl", "curl", "", "shell", code)]

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "audit",
+    # Only for its packaged Swagger UI files, so /v1/docs needs no CDN.
+    "ninja",
     "accounts",
     "billing",
     "providers",
@@ -180,6 +182,33 @@ NEXAI_OPERATOR_NAME = env_str("NEXAI_OPERATOR_NAME", "nexai")
 NEXAI_OPERATOR_ADDRESS = env_str("NEXAI_OPERATOR_ADDRESS")
 NEXAI_OPERATOR_EMAIL = env_str("NEXAI_OPERATOR_EMAIL")
 NEXAI_OPERATOR_TAX_ID = env_str("NEXAI_OPERATOR_TAX_ID")
+# Where customers write for credits and help; shown wherever they are told to ask.
+NEXAI_SUPPORT_EMAIL = env_str("NEXAI_SUPPORT_EMAIL")
+
+# Account protection (accounts/throttle.py, dashboard/abuse.py). Failed logins lock an
+# account (and an address) out for the rest of a window, even for the right password.
+NEXAI_LOGIN_ATTEMPTS_PER_ACCOUNT = env_int("NEXAI_LOGIN_ATTEMPTS_PER_ACCOUNT", 5, minimum=1)
+NEXAI_LOGIN_ATTEMPTS_PER_IP = env_int("NEXAI_LOGIN_ATTEMPTS_PER_IP", 20, minimum=1)
+NEXAI_LOCKOUT_SECONDS = env_int("NEXAI_LOCKOUT_SECONDS", 900, minimum=60)
+NEXAI_SIGNUPS_PER_IP_PER_HOUR = env_int("NEXAI_SIGNUPS_PER_IP_PER_HOUR", 5, minimum=1)
+NEXAI_RESETS_PER_IP_PER_HOUR = env_int("NEXAI_RESETS_PER_IP_PER_HOUR", 10, minimum=1)
+# The header a trusted reverse proxy puts the client address in (e.g.
+# HTTP_X_FORWARDED_FOR); unset, REMOTE_ADDR is the client.
+NEXAI_TRUSTED_PROXY_HEADER = env_str("NEXAI_TRUSTED_PROXY_HEADER")
+# Sign-ups from these domains are refused (one domain a line; # starts a comment).
+NEXAI_DISPOSABLE_DOMAINS_FILE = env_str(
+    "NEXAI_DISPOSABLE_DOMAINS_FILE", str(BASE_DIR / "accounts" / "disposable_domains.txt")
+)
+# Optional captcha on sign-up (Cloudflare Turnstile or any siteverify-compatible
+# service): switched on by the secret.
+NEXAI_CAPTCHA_SITE_KEY = env_str("NEXAI_CAPTCHA_SITE_KEY")
+NEXAI_CAPTCHA_SECRET = env_str("NEXAI_CAPTCHA_SECRET")
+NEXAI_CAPTCHA_VERIFY_URL = env_str(
+    "NEXAI_CAPTCHA_VERIFY_URL", "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+)
+NEXAI_CAPTCHA_SCRIPT_URL = env_str(
+    "NEXAI_CAPTCHA_SCRIPT_URL", "https://challenges.cloudflare.com/turnstile/v0/api.js"
+)
 
 # Stripe is switched on by its secret key.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

@@ -34,8 +34,9 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--hide-scrollbars",
 ]
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+SIZES = {"desktop": (1280, 800), "phone": (390, 844), "narrow": (320, 640)}
 EMAIL, PASSWORD = "ada@example.com", "demo passphrase 2026"
+NEWCOMER = "grace@example.com"  # a verified account with nothing yet: the empty states
 
 
 def configure(db_path: Path) -> None:
@@ -85,6 +86,8 @@ def demo_data() -> None:
     catalogue_load(path=str(ROOT / "providers.example.yaml"))
     user = User.objects.create_user(email=EMAIL, password=PASSWORD, email_verified=True)
     signup_grant(user=user)
+    newcomer = User.objects.create_user(email=NEWCOMER, password=PASSWORD, email_verified=True)
+    signup_grant(user=newcomer)
     ledger_post(
         user=user,
         kind="topup",
@@ -154,6 +157,8 @@ def demo_data() -> None:
                 charge=charge,
                 status=status,
                 error_code={429: "rate_limit_exceeded", 502: "upstream_error"}.get(status, ""),
+                cached_input_tokens=tin // 4 if status == 200 and rng.random() < 0.3 else 0,
+                upstream_model=model.public_id,
                 latency_ms=rng.randint(300, 4200),
                 ttft_ms=rng.randint(150, 900),
                 created_at=created,
@@ -200,17 +205,54 @@ class Server:
 PUBLIC = [
     ("home", "/"),
     ("pricing", "/models/"),
+    ("pricing-search", "/models/?q=claude&can=vision"),
+    ("pricing-no-match", "/models/?q=no-such-model"),
+    ("model", "/models/gpt-4o/"),
+    ("model-speech", "/models/tts-1/"),
     ("docs", "/docs/"),
+    ("api-reference", "/docs/api/"),
+    ("v1-docs", "/v1/docs"),
     ("signup", "/signup/"),
     ("login", "/login/"),
+    ("password-reset", "/password-reset/"),
+    ("not-found", "/no/such/page/"),
 ]
 PRIVATE = [
     ("overview", "/dashboard/"),
     ("keys", "/dashboard/keys/"),
     ("usage", "/dashboard/usage/"),
+    ("usage-filtered", "/dashboard/usage/?status=error&date_from=2026-12-31&date_to=2026-01-01"),
+    ("usage-detail", "/dashboard/usage/{ok}/"),
+    ("usage-detail-error", "/dashboard/usage/{failed}/"),
     ("billing", "/dashboard/billing/"),
     ("api", "/api/keys/"),
 ]
+EMPTY = [
+    ("empty-overview", "/dashboard/"),
+    ("empty-keys", "/dashboard/keys/"),
+    ("empty-usage", "/dashboard/usage/"),
+    ("empty-billing", "/dashboard/billing/"),
+]
+# The management API's browsable pages are DRF's own (for developers poking at /api/);
+# every other page must fit the screen.
+MAY_OVERFLOW = {"api"}
+
+
+def overflow(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Elements wider than the window (a page that scrolls sideways)."""
+    return page.evaluate(
+        """() => {
+          const width = document.documentElement.clientWidth;
+          const out = [];
+          if (document.documentElement.scrollWidth > width) out.push('page ' + document.documentElement.scrollWidth);
+          for (const el of document.body.querySelectorAll('*')) {
+            const box = el.getBoundingClientRect();
+            if (box.width && box.right > width + 1 && !el.closest('.table-wrap, pre, .nav, .tabs, .toc, .presets, dialog:not([open])'))
+              out.push(el.tagName.toLowerCase() + '.' + el.className);
+          }
+          return out.slice(0, 5);
+        }"""
+    )
 
 
 def shoot(base: str, out: Path) -> list[Path]:
@@ -234,19 +276,43 @@ def shoot_size(browser, base: str, out: Path, size: str, viewport: tuple[int, in
 
     def snap(name: str, *, full: bool = True) -> None:
         path = out / f"{name}-{size}.png"
+        if name not in MAY_OVERFLOW and (wide := overflow(page)):
+            raise SystemExit(f"{name} at {size} is wider than the screen: {wide}")
         page.screenshot(path=str(path), full_page=full)
         saved.append(path)
 
+    def log_in(email: str) -> None:
+        context.clear_cookies()
+        page.goto(base + "/login/")
+        page.fill("input[name=username]", email)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(base + "/dashboard/")
+
     for name, url in PUBLIC:
         page.goto(base + url)
+        if url == "/v1/docs":
+            page.wait_for_selector(".swagger-ui .opblock")
         snap(name)
-    page.goto(base + "/login/")
-    page.fill("input[name=username]", EMAIL)
+    page.goto(base + "/signup/")
+    page.fill("input[name=email]", f"visitor-{size}@example.com")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(base + "/dashboard/")
-    for name, url in PRIVATE:
+    page.wait_for_url(base + "/signup/sent/")
+    snap("signup-sent")
+    log_in(NEWCOMER)
+    for name, url in EMPTY:
         page.goto(base + url)
+        snap(name)
+    log_in(EMAIL)
+    failed = page.evaluate(
+        "fetch('/api/usage/?status=error').then(r => r.json()).then(d => d.results[0].request_id)"
+    )
+    ok = page.evaluate(
+        "fetch('/api/usage/?status=ok').then(r => r.json()).then(d => d.results[0].request_id)"
+    )
+    for name, url in PRIVATE:
+        page.goto(base + url.format(failed=failed, ok=ok))
         snap(name)
     key_id = page.evaluate(
         "fetch('/api/keys/').then(r => r.json())"
@@ -255,18 +321,25 @@ def shoot_size(browser, base: str, out: Path, size: str, viewport: tuple[int, in
     page.goto(f"{base}/dashboard/keys/{key_id}/")
     snap("key-edit")
     page.goto(base + "/dashboard/keys/")
-    page.fill("input[name=name]", "Staging")
+    page.fill("input[name=name]", f"Staging {size}")
     page.click("[data-testid=create-key]")
+    page.wait_for_url(base + "/dashboard/keys/created/")
     snap("key-created")
+    page.goto(base + "/dashboard/keys/")
+    page.fill("input[name=name]", f"Staging {size}")
+    page.click("[data-testid=create-key]")
+    snap("key-name-taken")
     page.goto(base + "/dashboard/keys/")
     page.locator("[data-confirm]").first.click()
     snap("key-revoke", full=False)
     page.goto(base + "/dashboard/")
-    page.select_option("#lang-select", "vi")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.select_option("#lang-select", "vi")
     snap("overview-vi")
-    page.select_option("#lang-select", "en")
-    page.wait_for_load_state("load")
+    page.goto(base + "/models/gpt-4o/")
+    snap("model-vi")
+    with page.expect_navigation():
+        page.select_option("#lang-select", "en")
     context.close()
     return saved
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django import template
 from django.conf import settings
@@ -11,6 +11,8 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
 from billing.money import cents_to_usd, credits_to_usd, credits_to_usd_brief
+from dashboard.errors import error_summary as error_summary_of
+from dashboard.errors import error_text
 
 register = template.Library()
 
@@ -89,4 +91,43 @@ def image_prices(model: object) -> str:
         )
     return format_html(
         "{} <span class='muted small'>{}</span>", credits_to_usd(int(prices)), _("/ image")
+    )
+
+
+@register.filter
+def error_words(record: object) -> str:
+    """A failed request's error in words the customer can act on."""
+    return error_text(code=getattr(record, "error_code", ""), status=getattr(record, "status", 0))
+
+
+@register.filter
+def error_summary(record: object) -> str:
+    """A failed request's error in a few words, for tables."""
+    return error_summary_of(
+        code=getattr(record, "error_code", ""), status=getattr(record, "status", 0)
+    )
+
+
+@register.simple_tag
+def localtime_tag(value: datetime | None, style: str = "long") -> str:
+    """A <time> the page's script rewrites in the browser's own time zone; the text
+    inside (UTC) is what shows without script."""
+    from django.utils.dateformat import format as date_format
+    from django.utils.html import format_html
+    from django.utils.timezone import localtime
+    from django.utils.translation import pgettext
+
+    if value is None:
+        return ""
+    formats = {
+        "short": pgettext("date format", "M j, H:i"),
+        "long": pgettext("date format", "M j, H:i:s"),
+        "day": pgettext("date format", "M j, Y H:i"),
+    }
+    utc = localtime(value, timezone=UTC)
+    return format_html(
+        '<time datetime="{}" data-style="{}">{} UTC</time>',
+        utc.isoformat(),
+        style,
+        date_format(utc, formats.get(style, formats["long"])),
     )

@@ -63,13 +63,66 @@
     if (closer) closer.closest("dialog").close();
   });
 
-  // ---- live balance over a websocket --------------------------------------------------------
+  // ---- times in the browser's own time zone: <time datetime="..." data-style="..."> ------
+  var timeStyles = {
+    short: { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" },
+    long: { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" },
+    day: { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }
+  };
+  function localTimes(root) {
+    if (!window.Intl) return;
+    var lang = document.documentElement.lang || undefined;
+    root.querySelectorAll("time[datetime][data-style]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      var style = timeStyles[el.getAttribute("data-style")] || timeStyles.long;
+      el.textContent = new Intl.DateTimeFormat(lang, style).format(when);
+      el.title = when.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    });
+  }
+  localTimes(document);
+
+  // ---- live overview over a websocket --------------------------------------------------------
   var live = document.querySelector("[data-live-socket]");
   if (!live || !("WebSocket" in window)) return;
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
     live.getAttribute("data-live-socket");
-  var dot = document.querySelector("[data-live-dot]");
+  var refreshUrl = live.getAttribute("data-live-refresh");
+  var connected = false;
   var delay = 1000;
+  var lastBalance = null;
+  var refreshing = null;
+
+  function markDot() {
+    document.querySelectorAll("[data-live-dot]").forEach(function (dot) {
+      dot.classList.toggle("off", !connected);
+    });
+  }
+
+  // The socket says the balance changed; the other cards (30 days, keys, chart, recent
+  // requests) are re-rendered by the server and swapped in, so no figure is computed here.
+  function refreshCards() {
+    if (!refreshUrl) return;
+    if (refreshing) { refreshing.again = true; return; }
+    refreshing = { again: false };
+    fetch(refreshUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (parts) {
+        if (!parts) return;
+        Object.keys(parts).forEach(function (name) {
+          var target = document.querySelector('[data-live-part="' + name + '"]');
+          if (target) { target.innerHTML = parts[name]; localTimes(target); }
+        });
+        markDot();
+        document.body.setAttribute("data-live-refreshed", String(Date.now()));
+      })
+      .catch(function () {})
+      .then(function () {
+        var again = refreshing && refreshing.again;
+        refreshing = null;
+        if (again) refreshCards();
+      });
+  }
 
   function show(name, text) {
     document.querySelectorAll('[data-live="' + name + '"]').forEach(function (el) {
@@ -85,7 +138,8 @@
     var socket = new WebSocket(url);
     socket.onopen = function () {
       delay = 1000;
-      if (dot) dot.classList.remove("off");
+      connected = true;
+      markDot();
     };
     socket.onmessage = function (message) {
       var data = JSON.parse(message.data);
@@ -94,9 +148,16 @@
       show("balance_credits", data.balance_credits);
       show("total_spent", data.total_spent_display);
       document.body.setAttribute("data-balance", String(data.balance));
+      // The first message only repeats what the page was rendered with, unless a charge
+      // landed in between; every later one is news.
+      if (lastBalance !== null || data.balance !== Number(live.getAttribute("data-balance"))) {
+        refreshCards();
+      }
+      lastBalance = data.balance;
     };
     socket.onclose = function (event) {
-      if (dot) dot.classList.add("off");
+      connected = false;
+      markDot();
       if (event.code === 4401) return; // logged out: nothing to follow
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);

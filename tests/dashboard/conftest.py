@@ -3,10 +3,13 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
+import pytest
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from gateway.models import StoredResponse, UsageRecord
+from tests.factories import Personas
 
 _seq = itertools.count(1)
 
@@ -51,3 +54,13 @@ def make_stored_response(user: User, *, model: str = "gpt-4o") -> StoredResponse
         body={"id": f"resp_test_{n:06d}", "output_text": "secret words"},
         messages=[{"role": "user", "content": "secret question"}],
     )
+
+
+@pytest.fixture
+def funded_client(personas: Personas) -> Client:
+    """The funded customer, verified and logged in to the dashboard."""
+    client = Client()
+    personas.funded.email_verified = True
+    personas.funded.save()
+    client.force_login(personas.funded)
+    return client

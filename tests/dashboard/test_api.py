@@ -11,19 +11,84 @@ from django.utils import timezone
 
 from accounts import keycache
 from accounts.models import ApiKey
+from accounts.scopes import api_key_scope_set
 from providers.models import AiModel
 from tests.dashboard.conftest import make_stored_response, make_usage
-from tests.factories import Personas
+from tests.factories import Personas, make_key
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def api(personas: Personas) -> Client:
-    """A script holding the funded customer's API key."""
+    """A script holding the funded customer's management key."""
     personas.funded.email_verified = True
     personas.funded.save()
+    api_key_scope_set(key=personas.funded_key.key, scope=ApiKey.Scope.MANAGEMENT)
     return Client(HTTP_AUTHORIZATION=f"Bearer {personas.funded_key.secret}")
+
+
+@pytest.fixture
+def plain(personas: Personas) -> Client:
+    """A tool holding an ordinary (inference) key of the same customer."""
+    personas.funded.email_verified = True
+    personas.funded.save()
+    return Client(HTTP_AUTHORIZATION=f"Bearer {make_key(personas.funded, name='cursor').secret}")
+
+
+def test_an_inference_key_reads_the_account_but_cannot_touch_keys(
+    plain: Client, personas: Personas
+) -> None:
+    assert plain.get("/api/balance/").status_code == 200
+    assert plain.get("/api/usage/").status_code == 200
+    before = ApiKey.objects.count()
+    create = plain.post("/api/keys/", {"name": "backdoor"}, content_type="application/json")
+    assert create.status_code == 403 and "management scope" in create.json()["detail"]
+    assert plain.get("/api/keys/").status_code == 403
+    victim = personas.funded_key.key
+    assert (
+        plain.patch(
+            f"/api/keys/{victim.pk}/", {"rpm": 1}, content_type="application/json"
+        ).status_code
+        == 403
+    )
+    assert plain.post(f"/api/keys/{victim.pk}/revoke/").status_code == 403
+    assert plain.delete(f"/api/keys/{victim.pk}/").status_code == 403
+    assert ApiKey.objects.count() == before
+    victim.refresh_from_db()
+    assert victim.status == "active" and victim.rpm is None
+
+
+def test_a_key_cannot_mint_a_management_key_but_a_session_can(
+    api: Client, funded_client: Client
+) -> None:
+    refused = api.post(
+        "/api/keys/", {"name": "root", "scope": "management"}, content_type="application/json"
+    )
+    assert refused.status_code == 403
+    assert not ApiKey.objects.filter(name="root").exists()
+    made = funded_client.post(
+        "/api/keys/", {"name": "root", "scope": "management"}, content_type="application/json"
+    )
+    assert made.status_code == 201 and made.json()["scope"] == "management"
+    # The new management key can manage keys itself.
+    root = Client(HTTP_AUTHORIZATION=f"Bearer {made.json()['secret']}")
+    assert root.get("/api/keys/").status_code == 200
+
+
+def test_a_revoked_management_key_loses_the_scope(api: Client, personas: Personas) -> None:
+    revoke = api.post(f"/api/keys/{personas.funded_key.key.pk}/revoke/")
+    assert revoke.status_code == 200
+    keycache.clear_local()
+    assert api.get("/api/keys/").status_code == 401
+
+
+def test_key_names_are_unique_per_customer(api: Client) -> None:
+    assert (
+        api.post("/api/keys/", {"name": "ci"}, content_type="application/json").status_code == 201
+    )
+    again = api.post("/api/keys/", {"name": "CI "}, content_type="application/json")
+    assert again.status_code == 400 and "already have a key named" in str(again.json()["name"])
 
 
 def test_the_index_lists_the_endpoints_for_anyone(client: Client) -> None:

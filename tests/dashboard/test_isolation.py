@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import ApiKey
+from accounts.scopes import api_key_scope_set
 from billing.services import ledger_post
 from gateway.models import StoredResponse, UsageRecord
 from tests.dashboard.conftest import make_stored_response, make_usage
@@ -111,6 +112,8 @@ def test_another_customers_ids_are_not_found_with_an_api_key(
     personas: Personas, victim: Victim, method: str, url: str, data: dict | None
 ) -> None:
     before = snapshot(victim)
+    # Even a management key (the kind that may manage keys) sees only its own.
+    api_key_scope_set(key=personas.funded_key.key, scope=ApiKey.Scope.MANAGEMENT)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {personas.funded_key.secret}"}
     response = _call(Client(), method, _fill(url, victim), data, **auth)
     assert response.status_code == 404

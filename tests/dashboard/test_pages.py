@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, User
 from billing.services import ledger_post
 from dashboard import selectors
 from dashboard.charts import spend_chart
@@ -55,15 +55,6 @@ def catalogue() -> list[AiModel]:
         ),
         AiModel.objects.create(public_id="retired-model", enabled=False, input_per_mtok=1),
     ]
-
-
-@pytest.fixture
-def funded_client(personas: Personas) -> Client:
-    client = Client()
-    personas.funded.email_verified = True
-    personas.funded.save()
-    client.force_login(personas.funded)
-    return client
 
 
 # ---- public pages ----------------------------------------------------------------------------
@@ -185,19 +176,21 @@ def test_keys_list_shows_name_prefix_status_spend_and_limits(
     assert personas.funded_key.secret not in page  # never shown again
 
 
-def test_creating_a_key_shows_the_secret_once(funded_client: Client, personas: Personas) -> None:
+def test_creating_a_key_redirects_then_shows_the_secret_once(
+    funded_client: Client, personas: Personas
+) -> None:
     AiModel.objects.create(public_id="gpt-4o")
-    response = funded_client.post(
-        "/dashboard/keys/",
-        {
-            "name": "ci runner",
-            "rpm": "30",
-            "spend_limit_usd": "12.5",
-            "allowed_models": ["gpt-4o"],
-            "expires_on": (timezone.now() + timedelta(days=10)).date().isoformat(),
-        },
-    )
-    assert response.status_code == 200
+    form = {
+        "name": "ci runner",
+        "rpm": "30",
+        "spend_limit_usd": "12.5",
+        "allowed_models": ["gpt-4o"],
+        "expires_on": (timezone.now() + timedelta(days=10)).date().isoformat(),
+    }
+    posted = funded_client.post("/dashboard/keys/", form)
+    assert posted.status_code == 302 and posted["Location"] == "/dashboard/keys/created/"
+    response = funded_client.get("/dashboard/keys/created/")
+    assert response["Cache-Control"] == "no-store"
     secret = response.context["secret"]
     assert secret.startswith("sk-nx-") and secret in response.content.decode()
     key = ApiKey.objects.for_secret(secret)
@@ -205,6 +198,55 @@ def test_creating_a_key_shows_the_secret_once(funded_client: Client, personas: P
     assert (key.rpm, key.spend_limit, key.allowed_models) == (30, 12_500_000, ["gpt-4o"])
     assert key.expires_at > timezone.now() + timedelta(days=10)
     assert secret not in funded_client.get("/dashboard/keys/").content.decode()
+    # Reloading the page after the POST shows no secret and makes no second key.
+    again = funded_client.get("/dashboard/keys/created/", follow=True)
+    assert secret not in again.content.decode() and "shown only once" in again.content.decode()
+    assert ApiKey.objects.filter(user=personas.funded, name="ci runner").count() == 1
+
+
+def test_key_names_are_unique_per_customer_but_a_revoked_name_is_free(
+    funded_client: Client, personas: Personas
+) -> None:
+    taken = funded_client.post("/dashboard/keys/", {"name": "Funded Key"})
+    assert taken.status_code == 200
+    assert "already have a key named" in taken.content.decode()
+    assert ApiKey.objects.filter(user=personas.funded).count() == 1
+    assert funded_client.post("/dashboard/keys/", {"name": ""}).status_code == 200
+    # Another customer may use the same name, and a revoked key's name can be reused.
+    make_key(personas.broke, name="prod")
+    assert funded_client.post("/dashboard/keys/", {"name": "prod"}).status_code == 302
+    funded_client.post(f"/dashboard/keys/{personas.funded_key.key.pk}/revoke/")
+    assert funded_client.post("/dashboard/keys/", {"name": "funded key"}).status_code == 302
+    # Renaming onto a live key's name is refused too.
+    prod = ApiKey.objects.get(user=personas.funded, name="prod")
+    other = ApiKey.objects.get(user=personas.funded, name="funded key", status="active")
+    clash = funded_client.post(f"/dashboard/keys/{other.pk}/", {"name": "PROD"})
+    assert clash.status_code == 200 and "already have a key named" in clash.content.decode()
+    assert prod.name == "prod"
+
+
+def test_the_plan_limit_and_the_way_up_are_on_the_overview_and_keys_pages(
+    client: Client,
+    personas: Personas,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.NEXAI_FREE_RPM, settings.NEXAI_PAID_RPM = 10, 3000
+    settings.STRIPE_SECRET_KEY = ""
+    settings.NEXAI_SUPPORT_EMAIL = "help@nexai.example"
+    newcomer = User.objects.create_user(email="new@example.com", password="x", email_verified=True)
+    client.force_login(newcomer)
+    for url in ("/dashboard/", "/dashboard/keys/"):
+        page = client.get(url).content.decode()
+        assert "Free plan" in page and "10 requests / min" in page, url
+        assert "3000 requests a minute" in page and "mailto:help@nexai.example" in page, url
+        # Without a payment method there is no "Top up" anywhere.
+        assert "Top up" not in page and "Pay with Stripe" not in page, url
+    billing = client.get("/dashboard/billing/").content.decode()
+    assert "help@nexai.example" in billing and "Top up" not in billing
+    settings.STRIPE_SECRET_KEY = "sk_test_x"
+    assert "Add credits</a> (from $5)" in client.get("/dashboard/").content.decode()
+    client.force_login(personas.funded)
+    assert "3000 requests / min" in client.get("/dashboard/keys/").content.decode()
 
 
 def test_a_key_can_be_renamed_and_its_limits_changed_and_cleared(

@@ -72,7 +72,7 @@ def test_forms_work_with_the_token(strict: Client, personas: Personas) -> None:
     page = strict.get("/dashboard/keys/")
     token = page.context["csrf_token"]
     response = strict.post(
-        "/dashboard/keys/", {"name": "with token", "csrfmiddlewaretoken": str(token)}
+        "/dashboard/keys/", {"name": "with token", "csrfmiddlewaretoken": str(token)}, follow=True
     )
     assert response.status_code == 200 and "sk-nx-" in response.content.decode()
 
