@@ -18,7 +18,9 @@ from accounts.models import ApiKey, User
 from billing.models import LedgerEntry
 from billing.money import credits_to_usd
 from dashboard.capabilities import model_capabilities
+from gateway import metering
 from gateway.models import StoredResponse, UsageRecord
+from providers.catalogue import get_catalogue
 from providers.models import AiModel
 
 
@@ -59,6 +61,36 @@ def recent_requests(*, user: User, limit: int = 8) -> list[UsageRecord]:
         .select_related("api_key")
         .order_by("-created_at")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class Capacity:
+    model: str
+    requests: int  # how many such requests the balance admits at once
+    output_tokens: int
+
+
+def concurrent_capacity(*, user: User, balance: int) -> Capacity | None:
+    """What the balance can run at once: requests of 4,096 output tokens on the model
+    the customer used most in the last 30 days (else the cheapest chat model), each
+    holding the most it could cost until it ends (gateway.metering)."""
+    models = get_catalogue().models
+    since = timezone.now() - timedelta(days=30)
+    used = (
+        UsageRecord.objects.filter(user=user, created_at__gte=since, model__in=list(models))
+        .values("model")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .first()
+    )
+    chat = [m for m in models.values() if m.type == "chat" and m.routes]
+    model = models[used["model"]] if used and models[used["model"]].type == "chat" else None
+    if model is None and chat:
+        model = min(chat, key=lambda m: (m.prices.output_per_mtok, m.public_id))
+    if model is None:
+        return None
+    output = metering.DEFAULT_MAX_OUTPUT
+    return Capacity(model.public_id, metering.concurrent_capacity(balance, model), output)
 
 
 def usage_filtered(

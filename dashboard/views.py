@@ -303,6 +303,7 @@ def _overview_figures(request: HttpRequest) -> dict:
     return {
         "wallet": wallet,
         "plan": plan_for(wallet=wallet),
+        "capacity": selectors.concurrent_capacity(user=request.user, balance=wallet.balance),
         "chart": spend_chart(series),
         "chart_narrow": spend_chart(series, width=360, height=220, label_every=10),
         "month_requests": sum(p.requests for p in series),

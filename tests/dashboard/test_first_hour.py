@@ -13,9 +13,12 @@ from django.test import Client
 
 from accounts.models import ApiKey, User
 from billing.services import wallet_for
+from gateway import metering
+from providers.catalogue import get_catalogue
 from providers.models import AiModel
 from tests.dashboard.conftest import make_usage
-from tests.factories import Personas
+from tests.factories import Personas, make_user
+from tests.gateway.conftest import add_model, add_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -253,3 +256,18 @@ def test_a_new_customers_usage_page_says_what_to_do_first(client: Client) -> Non
     assert "No requests yet" in page and "Make your first call" in page
     filtered = client.get("/dashboard/usage/?status=error").content.decode()
     assert "No requests match" in filtered
+
+
+def test_the_overview_says_what_the_balance_can_run_at_once(client: Client) -> None:
+    """With a small balance the customer sees how many requests it admits at once."""
+    provider = add_provider("openai", "http://127.0.0.1:9/v1", "sk-upstream-0123456789")
+    add_model("gpt-4o-mini", (provider, "gpt-4o-mini"), input_per_mtok=150_000,
+              output_per_mtok=600_000, max_output_tokens=16_384)  # fmt: skip
+    user = make_user(credits=100_000)  # US$0.10
+    user.email_verified = True
+    user.save()
+    client.force_login(user)
+    page = client.get("/dashboard/").content.decode()
+    expected = metering.concurrent_capacity(100_000, get_catalogue().get("gpt-4o-mini"))
+    assert expected > 1
+    assert f"Your balance covers {expected} requests at a time on gpt-4o-mini" in page
