@@ -142,6 +142,16 @@ base_url = "{api_base}"
 env_key = "NEXAI_API_KEY"
 wire_api = "responses\"""",
         ),
+        Snippet(
+            "claude-code",
+            "Claude Code",
+            _("Point Claude Code at this server (any model id works, not only Claude):"),
+            "shell",
+            f"""export ANTHROPIC_BASE_URL={api_base.removesuffix("/v1")}
+export ANTHROPIC_API_KEY={key}
+export ANTHROPIC_MODEL={model}
+claude""",
+        ),
     ]
 
 

@@ -97,9 +97,12 @@ def test_quickstart_has_a_copyable_snippet_per_client_with_the_real_base_url(
         "Aider",
         "Cline",
         "Codex CLI",
+        "Claude Code",
     ):
         assert title in page
-    assert page.count('data-copy-target="snippet-') == 9
+    assert page.count('data-copy-target="snippet-') == 10
+    # Claude Code, like the Anthropic SDK, is given the host (it appends /v1 itself).
+    assert "export ANTHROPIC_BASE_URL=http://gw.example.test\n" in page
     assert 'base_url="http://gw.example.test/v1"' in page
     # The Anthropic SDK appends /v1 itself.
     assert 'Anthropic(base_url="http://gw.example.test"' in page
