@@ -13,7 +13,19 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 
-from gateway.endpoints import audio, catalog, chat, embeddings, images, messages, responses
+from gateway.endpoints import (
+    catalog,
+    chat,
+    compact,
+    count_tokens,
+    embeddings,
+    images,
+    messages,
+    responses,
+    speech,
+    stored_responses,
+    transcriptions,
+)
 from gateway.relay import relay, view
 
 
@@ -83,11 +95,11 @@ async def _model(request: HttpRequest, model_id: str) -> HttpResponse:
 
 
 async def _retrieve_response(request: HttpRequest, response_id: str) -> HttpResponse:
-    return await relay(request, responses.retrieve)
+    return await relay(request, stored_responses.retrieve)
 
 
 async def _delete_response(request: HttpRequest, response_id: str) -> HttpResponse:
-    return await relay(request, responses.delete)
+    return await relay(request, stored_responses.delete)
 
 
 def build_api(namespace: str) -> NinjaAPI:
@@ -102,14 +114,14 @@ def build_api(namespace: str) -> NinjaAPI:
     posts = (
         ("/chat/completions", chat.completions, ChatCompletionRequest, "chat"),
         ("/responses", responses.create, ResponsesRequest, "responses"),
-        ("/responses/compact", responses.compact, None, "responses"),
+        ("/responses/compact", compact.create, None, "responses"),
         ("/messages", messages.create, MessagesRequest, "messages"),
-        ("/messages/count_tokens", messages.count_tokens, None, "messages"),
+        ("/messages/count_tokens", count_tokens.create, None, "messages"),
         ("/embeddings", embeddings.create, EmbeddingsRequest, "embeddings"),
         ("/images/generations", images.generations, ImagesRequest, "images"),
-        ("/audio/speech", audio.speech, SpeechRequest, "audio"),
-        ("/audio/transcriptions", audio.transcriptions, None, "audio"),
-        ("/audio/translations", audio.translations, None, "audio"),
+        ("/audio/speech", speech.create, SpeechRequest, "audio"),
+        ("/audio/transcriptions", transcriptions.create, None, "audio"),
+        ("/audio/translations", transcriptions.translations, None, "audio"),
     )
     for path, endpoint, schema, tag in posts:
         extra = _body(schema) if schema else None

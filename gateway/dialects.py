@@ -200,3 +200,20 @@ class ResponsesEmitter(Emitter):
     def _done(self, response: dict[str, Any] | None) -> None:
         if response is not None and self.on_done is not None:
             self.on_done(response)
+
+
+class CompactEmitter(ResponsesEmitter):
+    """A compaction (Codex's `/responses/compact`) answered by a translated model: the
+    conversation's summary as the history's new items."""
+
+    def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
+        response = orjson.loads(super().complete(completion, None))
+        return orjson.dumps(
+            {
+                "id": response["id"],
+                "object": "response.compaction",
+                "created_at": response["created_at"],
+                "output": response["output"],
+                "usage": response.get("usage"),
+            }
+        )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from django.http import HttpRequest
 
 from accounts.keycache import KeySnapshot
@@ -20,17 +19,16 @@ from gateway import errors, validation
 from gateway.calls import ChatCall, metering_body, speaks
 from gateway.dialects import NativeEmitter, ResponsesEmitter
 from gateway.errors import OPENAI, GatewayError
-from gateway.relay import Endpoint, Reply, Stream
-from gateway.stored_responses import ResponseKeeper, stored_body, stored_delete, stored_messages
+from gateway.relay import Endpoint, Stream
+from gateway.stored_responses import ResponseKeeper, stored_messages
 from gateway.upstream import Attempt
 from providers.catalogue import ModelInfo
 from providers.translation import TranslationError, TranslationNotes, responses_request_to_chat
 
 RESPONSES = "responses"
-COMPACT = "responses/compact"
 
 
-def _to_chat(
+def to_chat(
     body: dict[str, Any],
     history: list[dict[str, Any]] | None,
     notes: TranslationNotes | None = None,
@@ -41,7 +39,7 @@ def _to_chat(
         raise errors.invalid(exc.message, param=exc.param) from None
 
 
-def _not_found(response_id: str, *, param: str | None = None) -> GatewayError:
+def not_found(response_id: str, *, param: str | None = None) -> GatewayError:
     what = "Previous response" if param else "Response"
     return GatewayError(
         404, "invalid_request_error", "previous_response_not_found" if param else "not_found",
@@ -64,20 +62,20 @@ class ResponsesCall(ChatCall):
             # Forwarded as written, a chain on the upstream's own stored responses
             # is the upstream's to resolve.
             if history is None and not native:
-                raise _not_found(previous, param="previous_response_id")
+                raise not_found(previous, param="previous_response_id")
         if self.body.get("store") is not False:
             self.keeper = ResponseKeeper(user_id=self.user_id, body=self.body, history=history)
         if native:
             self.native, self.emitter = RESPONSES, NativeEmitter(OPENAI)
             # Forwarded as written: nothing is dropped, the translation only meters.
-            self.chat_body = metering_body(self.body, lambda: _to_chat(self.body, history))
+            self.chat_body = metering_body(self.body, lambda: to_chat(self.body, history))
         else:
-            self.chat_body = self._to_chat(history)
+            self.chat_body = self.to_chat(history)
             self.emitter = self._emitter(model)
         await super().prepare(model)
 
-    def _to_chat(self, history: list[dict[str, Any]] | None) -> dict[str, Any]:
-        return _to_chat(self.body, history, self.notes)
+    def to_chat(self, history: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return to_chat(self.body, history, self.notes)
 
     def _emitter(self, model: ModelInfo) -> ResponsesEmitter:
         return ResponsesEmitter(
@@ -111,70 +109,3 @@ async def parse(request: HttpRequest, key: KeySnapshot) -> ResponsesCall:
 
 
 create = Endpoint("responses", OPENAI, parse)
-
-
-class CompactEmitter(ResponsesEmitter):
-    """A compaction (Codex's `/responses/compact`) answered by a translated model: the
-    conversation's summary as the history's new items."""
-
-    def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
-        response = orjson.loads(super().complete(completion, None))
-        return orjson.dumps(
-            {
-                "id": response["id"],
-                "object": "response.compaction",
-                "created_at": response["created_at"],
-                "output": response["output"],
-                "usage": response.get("usage"),
-            }
-        )
-
-
-class CompactCall(ChatCall):
-    """Codex's history compaction: forwarded to upstreams that speak the Responses API,
-    otherwise the summary is asked of the model as a plain (unstored) response."""
-
-    async def prepare(self, model: ModelInfo) -> None:
-        body = {k: v for k, v in self.body.items() if k not in ("stream", "store")}
-        to_chat = lambda: _to_chat(body, None)  # noqa: E731
-        if speaks(model, RESPONSES):
-            self.native, self.emitter = COMPACT, NativeEmitter(OPENAI)
-            self.chat_body = metering_body(body, to_chat)
-        else:
-            self.chat_body = to_chat()
-            self.emitter = CompactEmitter(
-                response_id="resp_" + self.request_id.removeprefix("req_"),
-                model=model.public_id,
-                request_body=body,
-            )
-        await super().prepare(model)
-
-
-async def parse_compact(request: HttpRequest, key: KeySnapshot) -> CompactCall:
-    body = validation.json_body(request)
-    validation.responses_body(body)
-    if body.get("stream") is True:
-        raise validation.unsupported("stream", "Compaction answers whole; omit stream.")
-    return CompactCall(body=body, chat_body={}, emitter=NativeEmitter(OPENAI))
-
-
-compact = Endpoint("responses.compact", OPENAI, parse_compact)
-
-
-async def parse_retrieve(request: HttpRequest, key: KeySnapshot) -> Reply:
-    response_id = request.resolver_match.kwargs["response_id"]
-    stored = await stored_body(response_id, key.user_id)
-    if stored is None:
-        raise _not_found(response_id)
-    return Reply(stored)
-
-
-async def parse_delete(request: HttpRequest, key: KeySnapshot) -> Reply:
-    response_id = request.resolver_match.kwargs["response_id"]
-    if not await stored_delete(response_id=response_id, user_id=key.user_id):
-        raise _not_found(response_id)
-    return Reply({"id": response_id, "object": "response", "deleted": True})
-
-
-retrieve = Endpoint("responses.retrieve", OPENAI, parse_retrieve)
-delete = Endpoint("responses.delete", OPENAI, parse_delete)

@@ -1,6 +1,5 @@
-"""POST /v1/audio/speech (charged per character) and /v1/audio/transcriptions
-(multipart, at most 50 MiB, enforced by gateway.limits before Django reads the body;
-charged per second of audio)."""
+"""POST /v1/audio/transcriptions and /v1/audio/translations: multipart, at most 50 MiB
+(enforced by gateway.limits before Django reads the body); charged per second."""
 
 from __future__ import annotations
 
@@ -13,62 +12,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 
 from accounts.keycache import KeySnapshot
-from billing.pricing import speech_charge, transcription_charge
-from gateway import audio, errors, validation
-from gateway.calls import (
-    BytesDecoder,
-    BytesEmitter,
-    FixedMeter,
-    Meter,
-    PassthroughCall,
-    metered_at,
-)
+from billing.pricing import transcription_charge
+from gateway import audio, errors
+from gateway.calls import Meter, PassthroughCall, metered_at
 from gateway.errors import OPENAI
-from gateway.relay import Endpoint, Metered, Parse, Stream
-from gateway.upstream import Attempt
+from gateway.relay import Endpoint, Metered, Parse
 from providers.catalogue import ModelInfo
-
-
-class SpeechCall(PassthroughCall):
-    """Speech, charged per character. With `stream_format: "sse"` (OpenAI's
-    speech.audio.delta events) or `stream: true` (nexai's: the audio itself, relayed
-    chunk by chunk as the upstream makes it) the answer is streamed."""
-
-    def __init__(self, body: dict[str, Any], characters: int) -> None:
-        self.sse = body.get("stream_format") == "sse"
-        super().__init__(
-            model_id=body.get("model"), path="audio/speech", plan=self._plan,
-            body={k: v for k, v in body.items() if k != "stream"},
-        )  # fmt: skip
-        self.stream = self.sse or body.get("stream") is True
-        self.characters = characters
-
-    def _plan(self, model: ModelInfo) -> tuple[int, Meter]:
-        self.charge = speech_charge(model.prices, characters=self.characters)
-
-        def meter(raw: bytes, content_type: str) -> Metered:
-            if not raw:
-                raise ValueError("no audio")
-            return metered_at(self.charge, raw, content_type, units=self.characters)
-
-        return self.charge, meter
-
-    def streamed(self, attempt: Attempt) -> Stream:
-        content_type = attempt.response.headers.get("content-type", "application/octet-stream")
-        return Stream(
-            BytesDecoder(model=str(self.model_id)),
-            BytesEmitter(sse=self.sse),
-            FixedMeter(self.charge, units=self.characters),
-            content_type=content_type,
-        )
-
-
-async def parse_speech(request: HttpRequest, key: KeySnapshot) -> SpeechCall:
-    body = validation.json_body(request)
-    return SpeechCall(body, validation.speech_body(body))
-
-
-speech = Endpoint("audio.speech", OPENAI, parse_speech, model_types=("speech",))
 
 
 def _transcription_plan(upload: UploadedFile) -> Callable[[ModelInfo], tuple[int, Meter]]:
@@ -129,7 +78,7 @@ async def _parse_upload(request: HttpRequest, path: str) -> PassthroughCall:
     )  # fmt: skip
 
 
-transcriptions = Endpoint(
+create = Endpoint(
     "audio.transcriptions", OPENAI, _upload("audio/transcriptions"), model_types=("transcription",)
 )
 # Speech in any language to English text: a transcription model, priced the same.
