@@ -41,6 +41,7 @@ def _fresh_state() -> None:
     from providers import catalogue
 
     cache.clear()
+    spend.renew_liveness()  # emptied with the rest of the test Redis database
     keycache.clear_local()
     spend._local_store.reset()
     upstream.reset_cooldowns()
