@@ -69,6 +69,14 @@ def append(record: Record) -> None:
         segment.flush()  # into the OS: survives this process dying
 
 
+def close() -> None:
+    """End this process's segment (at shutdown; tests): the next reconcile may take it."""
+    with _lock:
+        if _open["file"] is not None and _open["pid"] == os.getpid():
+            _open["file"].close()  # type: ignore[union-attr]
+        _open.update(file=None, path=None, opened=0.0, pid=0)
+
+
 def _current() -> Path | None:
     return _open["path"] if _open["pid"] == os.getpid() else None  # type: ignore[return-value]
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponse
 
 from accounts.keycache import KeySnapshot
@@ -24,7 +25,7 @@ from billing.balances import WalletSnapshot
 from billing.models import Wallet
 from gateway import errors, journal, writer
 from gateway.records import Record
-from gateway.spend import Admission, Limits, Outcome, RedisDown, store
+from gateway.spend import Admission, Limits, Outcome, RedisDown, release_later, store
 from nexai.db import in_thread
 from providers.catalogue import ModelInfo, aget_catalogue
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 # stale sweep settles it (its process must have died).
 STALE_GRACE_MS = 60_000
 HEARTBEAT_EVERY = 5.0  # seconds between progress reports of a long stream
+DIRECT_ATTEMPTS = 5  # writes of a settlement to the database while Redis is down
 
 
 def _stale_after_ms(model: ModelInfo) -> int:
@@ -226,12 +228,14 @@ async def settle(ticket: Ticket, **values: Any) -> None:
 async def settle_record(record: Record) -> None:
     """One Redis round trip on the normal path. A reservation Redis no longer holds
     still charges; a Redis that cannot be reached sends the charge to the database
-    directly; either way the writer keeps one charge per request id."""
+    directly; either way the writer keeps one charge per request id, and the charge
+    journal keeps a copy until a writer has checked it is in the database."""
     try:
         await store().settle(record=record)
     except RedisDown:
+        journal.append(record)
         log.error("settling %s: Redis unreachable, writing to the database", record.request_id)
-        await in_thread(writer.write_direct)([record])
+        await _write_direct(record)
         return
     journal.append(record)
     if record.charge > record.reserved:
@@ -239,6 +243,20 @@ async def settle_record(record: Record) -> None:
             user_id=record.user_id, request_id=record.request_id,
             reserved=record.reserved, charge=record.charge,
         ))  # fmt: skip
+
+
+async def _write_direct(record: Record) -> None:
+    for attempt in range(DIRECT_ATTEMPTS):
+        try:
+            await in_thread(writer.write_direct)([record])
+        except DatabaseError:
+            log.warning("writing %s to the database failed", record.request_id, exc_info=True)
+            await asyncio.sleep(0.05 * 2**attempt)
+        else:
+            release_later(record)
+            return
+    # Still in the journal, which the writers reconcile once the database is back.
+    log.error("charge of %s not written: %s", record.request_id, record.dumps().decode())
 
 
 _pending: set[asyncio.Task[Any]] = set()

@@ -165,22 +165,48 @@ def process_token() -> str:
     with _process_lock:
         if _process["pid"] != pid:
             token = f"{pid}-{secrets.token_hex(6)}"
+            _process["token"], _process["pid"] = token, pid
             if nxredis.enabled():
                 nxredis.sync_client().set(liveness_key(token), 1, px=LIVENESS_TTL_MS)
                 threading.Thread(
                     target=_keep_alive, args=(token,), name="nexai-liveness", daemon=True
                 ).start()
-            _process["token"], _process["pid"] = token, pid
     return _process["token"]
 
 
 def _keep_alive(token: str) -> None:
-    while _process["token"] in ("", token):
+    while _process["token"] == token:
         try:
             renew_liveness()
+            release_settled()
         except redis.RedisError:
             log.warning("could not renew this process's liveness in Redis", exc_info=True)
         time.sleep(LIVENESS_EVERY)
+
+
+# Reservations of requests settled straight to the database while Redis was down:
+# released (without a charge, which is in the ledger already) once Redis answers, so
+# that credits are not held until the reservation's deadline.
+_unreleased: deque[Record] = deque(maxlen=100_000)
+
+
+def release_later(record: Record) -> None:
+    _unreleased.append(record)
+
+
+def release_settled() -> int:
+    released = 0
+    while _unreleased:
+        record = _unreleased[0]
+        part = partition_of(record.user_id)
+        nxredis.seval(
+            RELEASE_RESERVATION_LUA, 4,
+            wallet_key(record.user_id), key_hash(record.user_id, record.api_key_id),
+            reservations_key(part), deadlines_key(part), record.request_id, record.reserved,
+        )  # fmt: skip
+        _unreleased.popleft()
+        released += 1
+    return released
 
 
 def renew_liveness() -> None:
@@ -256,6 +282,15 @@ if redis.call('HEXISTS', KEYS[2], 'spent') == 1 then
 end
 redis.call('RPUSH', KEYS[5], ARGV[4])
 return held
+"""
+
+# KEYS: wallet, key, reservations, deadlines. ARGV: request id, reserved.
+RELEASE_RESERVATION_LUA = """
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'res', 0 - tonumber(ARGV[2]))
+redis.call('HINCRBY', KEYS[2], 'res', 0 - tonumber(ARGV[2]))
+return 1
 """
 
 # Progress of a long request: what it has delivered so far, and a later deadline.
