@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -20,9 +20,9 @@ from django.http import HttpResponse
 
 from accounts.keycache import KeySnapshot
 from accounts.models import ApiKey
-from billing.alerts import overdraw_alert
 from billing.balances import WalletSnapshot
 from billing.models import Wallet
+from billing.overdraw import overdraw_alert
 from gateway import errors, journal, writer
 from gateway.records import Record
 from gateway.spend import Admission, Limits, Outcome, RedisDown, release_later, store
@@ -62,7 +62,9 @@ class Ticket:
     rate_headers: dict[str, str]
     stream: bool = False
     first_byte: float | None = None
-    last_heartbeat: float = field(default_factory=time.monotonic)
+    # 0: the first progress report goes out with the first output, so a process that
+    # dies at any point after it is charged for what its stream had delivered.
+    last_heartbeat: float = 0.0
 
     def record(self, **values: Any) -> Record:
         """The usage record as it stands, with `values` (charge, tokens, status, route,

@@ -46,6 +46,17 @@ class Record:
     latency_ms: int = 0
     ttft_ms: int | None = None
     created_at: float = field(default_factory=time.time)  # unix seconds
+    # The parts of input_tokens and output_tokens priced apart (billing.pricing).
+    reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    image_input_tokens: int = 0
+    image_output_tokens: int = 0
+    # [[component, tokens, credits per 1M tokens], ...] as charged.
+    charge_lines: list[list[Any]] = field(default_factory=list)
+    cost: int = 0  # what the upstream charged us, credits
     # New fields here, at the end, with a default (see the module docstring).
 
     def with_values(self, **values: Any) -> Record:

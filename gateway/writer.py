@@ -40,6 +40,7 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models import Case, Value, When
+from psycopg.types.json import Jsonb
 
 from accounts.models import ApiKey
 from billing import live
@@ -74,8 +75,11 @@ def _one_per_request(records: list[Record]) -> list[Record]:
     return list(chosen.values())
 
 
-def _columns() -> list[tuple[str, Callable[[Record, dict[int, LedgerEntry]], object]]]:
-    """UsageRecord's columns, each with how to read it from a Record."""
+def _columns(
+    *, copy: bool = False
+) -> list[tuple[str, Callable[[Record, dict[int, LedgerEntry]], object]]]:
+    """UsageRecord's columns, each with how to read it from a Record (for COPY, JSON
+    values wrapped for psycopg)."""
     known = set(FIELDS)
     columns: list[tuple[str, Callable[[Record, dict[int, LedgerEntry]], object]]] = []
     for field in UsageRecord._meta.concrete_fields:
@@ -91,14 +95,17 @@ def _columns() -> list[tuple[str, Callable[[Record, dict[int, LedgerEntry]], obj
         else:
             default = field.get_default()
             columns.append((name, lambda r, e, d=default: d))
+        if copy and isinstance(field, models.JSONField):
+            name, get = columns[-1]
+            columns[-1] = (name, lambda r, e, get=get: Jsonb(get(r, e)))
     return columns
 
 
 def _insert_records(records: list[Record], entries: dict[int, LedgerEntry]) -> None:
     """All rows in one statement: COPY on PostgreSQL, a multi-row INSERT elsewhere. A
     request id already present raises IntegrityError (the caller retries)."""
-    columns = _columns()
     if connection.vendor == "postgresql":
+        columns = _columns(copy=True)
         table = UsageRecord._meta.db_table
         names = ", ".join(connection.ops.quote_name(n) for n, _ in columns)
         sql = f"COPY {table} ({names}) FROM STDIN"
@@ -110,6 +117,7 @@ def _insert_records(records: list[Record], entries: dict[int, LedgerEntry]) -> N
             for record in records:
                 copy.write_row([get(record, entries) for _, get in columns])
         return
+    columns = _columns()
     UsageRecord.objects.bulk_create(
         [UsageRecord(**{n: get(r, entries) for n, get in columns}) for r in records],
         batch_size=500,
