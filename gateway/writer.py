@@ -35,6 +35,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from operator import attrgetter
 
 import redis
 from django.conf import settings
@@ -75,51 +76,66 @@ def _one_per_request(records: list[Record]) -> list[Record]:
     return list(chosen.values())
 
 
-def _columns(
-    *, copy: bool = False
-) -> list[tuple[str, Callable[[Record, dict[int, LedgerEntry]], object]]]:
-    """UsageRecord's columns, each with how to read it from a Record (for COPY, JSON
-    values wrapped for psycopg)."""
+Row = Callable[[Record, dict[int, LedgerEntry]], tuple[object, ...]]
+
+
+def _columns(*, copy: bool = False) -> tuple[list[str], Row]:
+    """UsageRecord's columns, and how to make a row of them from a Record: the fields
+    they share in one C call (attrgetter), then the few that need converting (for
+    COPY, JSON values wrapped for psycopg)."""
     known = set(FIELDS)
-    columns: list[tuple[str, Callable[[Record, dict[int, LedgerEntry]], object]]] = []
+    names: list[str] = []
+    plain: list[str] = []
+    fixes: list[tuple[int, Callable[[Record, dict[int, LedgerEntry]], object]]] = []
     for field in UsageRecord._meta.concrete_fields:
         name = field.attname
         if name == "id":
             continue
+        names.append(name)
+        at = len(names) - 1
         if name == "created_at":
-            columns.append((name, lambda r, e: datetime.fromtimestamp(r.created_at, tz=UTC)))
+            fixes.append((at, lambda r, e: datetime.fromtimestamp(r.created_at, tz=UTC)))
         elif name == "ledger_entry_id":
-            columns.append((name, lambda r, e: e[r.user_id].pk if r.user_id in e else None))
-        elif name in known:
-            columns.append((name, lambda r, e, n=name: getattr(r, n)))
-        else:
+            fixes.append((at, lambda r, e: e[r.user_id].pk if r.user_id in e else None))
+        elif name not in known:
             default = field.get_default()
-            columns.append((name, lambda r, e, d=default: d))
-        if copy and isinstance(field, models.JSONField):
-            name, get = columns[-1]
-            columns[-1] = (name, lambda r, e, get=get: Jsonb(get(r, e)))
-    return columns
+            fixes.append((at, lambda r, e, d=default: d))
+        elif copy and isinstance(field, models.JSONField):
+            fixes.append((at, lambda r, e, n=name: Jsonb(getattr(r, n))))
+        else:
+            plain.append(name)
+    order = [names.index(n) for n in plain] + [at for at, _ in fixes]
+    # Values come out as plain fields first, then the fixes: put them back in order.
+    place = sorted(range(len(order)), key=order.__getitem__)
+    read = attrgetter(*plain)
+    converters = [fix for _, fix in fixes]
+
+    def row(record: Record, entries: dict[int, LedgerEntry]) -> tuple[object, ...]:
+        values = (*read(record), *(fix(record, entries) for fix in converters))
+        return tuple(values[i] for i in place)
+
+    return names, row
 
 
 def _insert_records(records: list[Record], entries: dict[int, LedgerEntry]) -> None:
     """All rows in one statement: COPY on PostgreSQL, a multi-row INSERT elsewhere. A
     request id already present raises IntegrityError (the caller retries)."""
     if connection.vendor == "postgresql":
-        columns = _columns(copy=True)
+        names, row = _columns(copy=True)
         table = UsageRecord._meta.db_table
-        names = ", ".join(connection.ops.quote_name(n) for n, _ in columns)
-        sql = f"COPY {table} ({names}) FROM STDIN"
+        columns = ", ".join(connection.ops.quote_name(n) for n in names)
+        sql = f"COPY {table} ({columns}) FROM STDIN"
         with (
             connection.cursor() as cursor,
             connection.wrap_database_errors,
             cursor.cursor.copy(sql) as copy,
         ):
             for record in records:
-                copy.write_row([get(record, entries) for _, get in columns])
+                copy.write_row(row(record, entries))
         return
-    columns = _columns()
+    names, row = _columns()
     UsageRecord.objects.bulk_create(
-        [UsageRecord(**{n: get(r, entries) for n, get in columns}) for r in records],
+        [UsageRecord(**dict(zip(names, row(r, entries), strict=True))) for r in records],
         batch_size=500,
     )
 
@@ -149,15 +165,21 @@ def write_batch(records: list[Record], *, pending: bool = True) -> dict[int, Wal
         for r in records:
             applied[r.user_id] = applied.get(r.user_id, 0) + r.charge
     unique = _one_per_request(records)
+    # First without looking: a batch is new unless a writer died after committing it
+    # or raced a successor. Then the constraint refuses it, and the retry skips what
+    # the database has.
+    look = False
     for attempt in range(3):
         try:
             with transaction.atomic():
-                written = set(
-                    UsageRecord.objects.filter(
-                        request_id__in=[r.request_id for r in unique]
-                    ).values_list("request_id", flat=True)
-                )
-                new = [r for r in unique if r.request_id not in written]
+                new = unique
+                if look:
+                    written = set(
+                        UsageRecord.objects.filter(
+                            request_id__in=[r.request_id for r in unique]
+                        ).values_list("request_id", flat=True)
+                    )
+                    new = [r for r in unique if r.request_id not in written]
                 charges = [
                     UsageCharge(
                         reference=r.request_id,
@@ -174,19 +196,16 @@ def write_batch(records: list[Record], *, pending: bool = True) -> dict[int, Wal
                 _touch_keys(new)
             return batch.states
         except IntegrityError:
-            # Another writer committed some of these request ids meanwhile (its lease
-            # had lapsed mid-batch): the constraint refused them, the retry skips them.
             if attempt == 2:
                 raise
-            log.warning("usage batch raced another writer; retrying without its records")
+            if look:
+                log.warning("usage batch raced another writer; retrying without its records")
+            look = True
     raise AssertionError("unreachable")
 
 
 def _tell_dashboards(states: Iterable[WalletSnapshot]) -> None:
-    for state in states:
-        live.balance_changed(
-            user_id=state.user_id, balance=state.balance, total_spent=state.total_spent
-        )
+    live.balances_changed([(s.user_id, s.balance, s.total_spent) for s in states])
 
 
 def write_direct(records: list[Record]) -> None:
