@@ -218,11 +218,21 @@ def write_direct(records: list[Record]) -> None:
     _tell_dashboards(states.values())
 
 
-def drain_partition(partition: int, *, owner: str, should_stop: Callable[[], bool] = bool) -> int:
+def drain_partition(
+    partition: int,
+    *,
+    owner: str,
+    lease_ms: int = LEASE_MS,
+    should_stop: Callable[[], bool] = bool,
+) -> int:
     """Write the partition's queue while `owner` holds it; returns records written."""
     store = spend.store()
     written = 0
     while not should_stop():
+        # Renewed before each batch too, so a long drain by `flush` (which has no
+        # renewing thread) keeps its partition; a lost lease ends the drain.
+        if not store.lease(partition=partition, owner=owner, ms=lease_ms):
+            break
         records = store.queued(partition=partition, limit=BATCH)
         if not records:
             break
@@ -363,7 +373,9 @@ class Writer:
             journal.reconcile(write=write_direct, batch=BATCH)
         written = 0
         for partition in held:
-            written += drain_partition(partition, owner=self.owner, should_stop=should_stop)
+            written += drain_partition(
+                partition, owner=self.owner, lease_ms=self.lease_ms, should_stop=should_stop
+            )
         return written
 
     def run(
