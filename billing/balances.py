@@ -22,6 +22,7 @@ class WalletSnapshot:
     paid: bool
     total_spent: int  # credits
     applied: int = 0  # pending usage (credits) that this change wrote to the ledger
+    debited: int = 0  # credits this change took from the balance (a usage batch)
 
 
 _sinks: list[Callable[[WalletSnapshot], None]] = []

@@ -245,6 +245,7 @@ def usage_post_batch(
             paid=wallet.paid,
             total_spent=wallet.total_spent + total,
             applied=applied.get(wallet.user_id, 0),
+            debited=total,
         )
     if entries:
         LedgerEntry.objects.bulk_create(entries.values())
