@@ -155,7 +155,9 @@ def _touch_keys(records: list[Record]) -> None:
     )
 
 
-def write_batch(records: list[Record], *, pending: bool = True) -> dict[int, WalletSnapshot]:
+def write_batch(
+    records: list[Record], *, pending: bool = True, look_first: bool = False
+) -> dict[int, WalletSnapshot]:
     """Write what is not in the database yet, in one transaction; returns the wallets'
     committed states. `pending`: the records' charges are held as pending in the fast
     copy (queued ones), which the states then release; False for a settlement written
@@ -168,7 +170,7 @@ def write_batch(records: list[Record], *, pending: bool = True) -> dict[int, Wal
     # First without looking: a batch is new unless a writer died after committing it
     # or raced a successor. Then the constraint refuses it, and the retry skips what
     # the database has.
-    look = False
+    look = look_first
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -212,7 +214,8 @@ def write_direct(records: list[Record]) -> None:
     """Settlements that could not reach Redis, or that Redis lost (the journal): their
     charges and usage records go to the database now, idempotent by request id like
     every batch. Nothing of theirs is pending in the fast copy."""
-    states = write_batch(records, pending=False)
+    # Journaled records are mostly in the database already: look before writing.
+    states = write_batch(records, pending=False, look_first=True)
     for state in states.values():
         spend.publish(state)
     _tell_dashboards(states.values())
