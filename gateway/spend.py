@@ -418,10 +418,15 @@ class RedisSpendStore:
         """Reservations past their deadline or held by a process that stopped renewing
         its liveness (it died)."""
         client = nxredis.sync_client()
-        ids = client.zrange(deadlines_key(partition), 0, 999, withscores=True)
+        # Every reservation of the partition, not only the earliest deadlines: a dead
+        # process's requests can have later deadlines than live ones.
+        ids = client.zrange(deadlines_key(partition), 0, -1, withscores=True)
         if not ids:
             return []
-        held = client.hmget(reservations_key(partition), [i for i, _ in ids])
+        held = []
+        for start in range(0, len(ids), 1000):
+            chunk = [i for i, _ in ids[start : start + 1000]]
+            held += client.hmget(reservations_key(partition), chunk)
         owners = {}
         for value in held:
             if value:
