@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db import IntegrityError, models, transaction
+from django.db.models import Case, F, Sum, Value, When
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from billing import balances, live
+from billing.balances import WalletSnapshot
 from billing.models import LedgerEntry, Wallet
 
 # Credits that move an account to the paid plan: anything but the signup gift.
@@ -128,14 +129,15 @@ def _apply(
 
 
 def _after_commit(
-    *, user_id: int, balance: int, version: int, paid: bool, total_spent: int, applied: int = 0
+    *, user_id: int, balance: int, version: int, paid: bool, total_spent: int
 ) -> None:
     """Once committed: refresh the gateway's copy of the wallet, and tell open dashboards."""
+    snapshot = WalletSnapshot(
+        user_id=user_id, balance=balance, version=version, paid=paid, total_spent=total_spent
+    )
 
     def run() -> None:
-        balances.publish(
-            user_id=user_id, balance=balance, version=version, paid=paid, applied=applied
-        )
+        balances.publish(snapshot)
         live.balance_changed(user_id=user_id, balance=balance, total_spent=total_spent)
 
     transaction.on_commit(run)
@@ -201,7 +203,7 @@ def wallets_verify() -> list[Drift]:
     return drifts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UsageCharge:
     """One request's charge, as the gateway settled it."""
 
@@ -209,80 +211,86 @@ class UsageCharge:
     user_id: int
     api_key_id: int | None
     amount: int  # credits, >= 0
-    description: str = ""
 
 
 @dataclass(frozen=True)
-class WalletState:
-    balance: int
-    version: int
-    paid: bool
-    total_spent: int
-    applied: int  # the batch's charges for this wallet, all now in the ledger
+class UsageBatch:
+    entries: dict[int, LedgerEntry]  # user id -> the entry that charged the batch's usage
+    states: dict[int, WalletSnapshot]  # user id -> the wallet as committed
 
 
-def usage_post_batch(charges: list[UsageCharge]) -> dict[int, WalletState]:
-    """Write many usage charges at once: one entry per charge with a positive amount,
-    one update per wallet and per key. References already in the ledger (a batch
-    replayed after a crash) are skipped. Must run inside a transaction; the caller
-    refreshes the wallet copies with the returned states once it has committed."""
-    by_user: dict[int, list[UsageCharge]] = {}
+def usage_reference(*, batch_id: str, user_id: int) -> str:
+    return f"usage:{batch_id}:{user_id}"
+
+
+def usage_post_batch(
+    *, batch_id: str, charges: list[UsageCharge], applied: dict[int, int]
+) -> UsageBatch:
+    """Write a batch of usage charges: ONE ledger entry per wallet (reference
+    `usage:BATCH:USER`, amount = minus the sum of its charges), one update of all the
+    wallets and one of all the keys, whatever the batch's size. The caller has dropped
+    charges already written (it keeps one per request id) and makes every usage record
+    name its wallet's entry, so each entry equals the sum of its records.
+
+    `applied` is, per user, what the fast copy holds as pending for this batch (every
+    queued charge, written now or before); it is released when the caller publishes
+    the returned states. Must run inside a transaction."""
+    by_user: dict[int, list[UsageCharge]] = {u: [] for u in applied}
     for charge in charges:
         by_user.setdefault(charge.user_id, []).append(charge)
-    existing = set(
-        LedgerEntry.objects.filter(reference__in=[c.reference for c in charges]).values_list(
-            "reference", flat=True
-        )
-    )
     missing = set(by_user) - set(
         Wallet.objects.filter(user_id__in=by_user).values_list("user_id", flat=True)
     )
     Wallet.objects.bulk_create([Wallet(user_id=u) for u in missing], ignore_conflicts=True)
     # Lock wallets in id order so two writers can never deadlock.
-    wallets = Wallet.objects.select_for_update().filter(user_id__in=by_user).order_by("pk")
-    states: dict[int, WalletState] = {}
+    wallets = list(Wallet.objects.select_for_update().filter(user_id__in=by_user).order_by("pk"))
+    entries: dict[int, LedgerEntry] = {}
+    states: dict[int, WalletSnapshot] = {}
+    per_key: dict[int, int] = {}
     for wallet in wallets:
         batch = by_user[wallet.user_id]
-        new = [c for c in batch if c.amount > 0 and c.reference not in existing]
-        states[wallet.user_id] = _post_usage(wallet, new, applied=sum(c.amount for c in batch))
-    return states
-
-
-def _post_usage(wallet: Wallet, new: list[UsageCharge], *, applied: int) -> WalletState:
-    balance = wallet.balance
-    entries: list[LedgerEntry] = []
-    per_key: dict[int, int] = {}
-    for charge in new:
-        balance -= charge.amount
-        entries.append(
-            LedgerEntry(
+        total = sum(c.amount for c in batch)
+        for charge in batch:
+            if charge.api_key_id and charge.amount:
+                per_key[charge.api_key_id] = per_key.get(charge.api_key_id, 0) + charge.amount
+        if total:
+            entries[wallet.user_id] = LedgerEntry(
                 wallet=wallet,
                 kind=LedgerEntry.Kind.USAGE,
-                amount=-charge.amount,
-                balance_after=balance,
-                reference=charge.reference,
-                api_key_id=charge.api_key_id,
-                description=charge.description[:300],
+                amount=-total,
+                balance_after=wallet.balance - total,
+                reference=usage_reference(batch_id=batch_id, user_id=wallet.user_id),
+                description=f"{len(batch)} request{'s' if len(batch) != 1 else ''}",
             )
+        states[wallet.user_id] = WalletSnapshot(
+            user_id=wallet.user_id,
+            balance=wallet.balance - total,
+            version=wallet.version + (1 if total else 0),
+            paid=wallet.paid,
+            total_spent=wallet.total_spent + total,
+            applied=applied.get(wallet.user_id, 0),
+            debited=total,
         )
-        if charge.api_key_id:
-            per_key[charge.api_key_id] = per_key.get(charge.api_key_id, 0) + charge.amount
-    spent = wallet.balance - balance
-    version = wallet.version + (1 if entries else 0)
     if entries:
-        LedgerEntry.objects.bulk_create(entries)
-        Wallet.objects.filter(pk=wallet.pk).update(
-            balance=balance,
-            total_spent=F("total_spent") + spent,
-            version=version,
-            updated_at=timezone.now(),
+        LedgerEntry.objects.bulk_create(entries.values())
+        _apply_batch([w for w in wallets if w.user_id in entries], entries)
+    if per_key:
+        ApiKey.objects.filter(pk__in=per_key).update(
+            spent=F("spent") + _case(per_key, output=models.BigIntegerField())
         )
-        for key_id, amount in per_key.items():
-            ApiKey.objects.filter(pk=key_id).update(spent=F("spent") + amount)
-    return WalletState(
-        balance=balance,
-        version=version,
-        paid=wallet.paid,
-        total_spent=wallet.total_spent + spent,
-        applied=applied,
+    return UsageBatch(entries=entries, states=states)
+
+
+def _case(values: dict[int, object], *, output: models.Field) -> Case:
+    return Case(*(When(pk=pk, then=Value(v)) for pk, v in values.items()), output_field=output)
+
+
+def _apply_batch(wallets: list[Wallet], entries: dict[int, LedgerEntry]) -> None:
+    """One UPDATE for every wallet the batch charged, under the row locks taken."""
+    debits = {w.pk: -entries[w.user_id].amount for w in wallets}
+    Wallet.objects.filter(pk__in=debits).update(
+        balance=F("balance") - _case(debits, output=models.BigIntegerField()),
+        total_spent=F("total_spent") + _case(debits, output=models.BigIntegerField()),
+        version=F("version") + 1,
+        updated_at=timezone.now(),
     )

@@ -49,6 +49,15 @@ class UsageRecord(models.Model):
     latency_ms = models.PositiveIntegerField(default=0)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The usage entry that charged this record: one per wallet per writer batch, equal
+    # to the sum of its records' charges. Null when nothing was charged.
+    ledger_entry = models.ForeignKey(
+        "billing.LedgerEntry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="usage_records",
+    )
 
     class Meta:
         ordering = ["-created_at"]

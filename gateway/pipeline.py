@@ -8,26 +8,34 @@ everything about money and limits happens here, once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponse
 
 from accounts.keycache import KeySnapshot
 from accounts.models import ApiKey
+from billing.balances import WalletSnapshot
 from billing.models import Wallet
 from billing.money import credits_to_usd
-from gateway import errors, writer
-from gateway.spend import Admission, Limits, store
+from billing.overdraw import overdraw_alert
+from gateway import errors, journal, writer
+from gateway.records import Record
+from gateway.spend import Admission, Limits, Outcome, RedisDown, release_later, store
 from nexai.db import in_thread
 from providers.catalogue import ModelInfo, aget_catalogue
+
+log = logging.getLogger(__name__)
 
 # How long past its provider's timeout a reservation may stay unsettled before the
 # stale sweep settles it (its process must have died).
 STALE_GRACE_MS = 60_000
 HEARTBEAT_EVERY = 5.0  # seconds between progress reports of a long stream
+DIRECT_ATTEMPTS = 5  # writes of a settlement to the database while Redis is down
 
 
 def _stale_after_ms(model: ModelInfo) -> int:
@@ -50,26 +58,26 @@ class Ticket:
     rate_headers: dict[str, str]
     stream: bool = False
     first_byte: float | None = None
-    last_heartbeat: float = field(default_factory=time.monotonic)
+    # 0: the first progress report goes out with the first output, so a process that
+    # dies at any point after it is charged for what its stream had delivered.
+    last_heartbeat: float = 0.0
 
-    def record(self, **values: Any) -> dict[str, Any]:
+    def record(self, **values: Any) -> Record:
+        """The usage record as it stands, with `values` (charge, tokens, status, route,
+        ...: the names of `Record`'s fields) applied."""
         elapsed = time.monotonic() - self.started
-        base = {
-            "request_id": self.request_id,
-            "user_id": self.key.user_id,
-            "api_key_id": self.key.key_id,
-            "endpoint": self.endpoint,
-            "model": self.model.public_id,
-            "stream": self.stream,
-            "reserved": self.reserved,
-            "charge": 0,
-            "status": 200,
-            "latency_ms": int(elapsed * 1000),
-            "ttft_ms": int((self.first_byte - self.started) * 1000) if self.first_byte else None,
-            "created_at": time.time(),
-        }
-        base.update(values)
-        return base
+        return Record(
+            request_id=self.request_id,
+            user_id=self.key.user_id,
+            api_key_id=self.key.key_id,
+            endpoint=self.endpoint,
+            model=self.model.public_id,
+            stream=self.stream,
+            reserved=self.reserved,
+            status=200,
+            latency_ms=int(elapsed * 1000),
+            ttft_ms=int((self.first_byte - self.started) * 1000) if self.first_byte else None,
+        ).with_values(**values)
 
     def headers(self, response: HttpResponse) -> HttpResponse:
         response["x-request-id"] = self.request_id
@@ -110,7 +118,7 @@ def _rate_headers(admission: Admission) -> dict[str, str]:
 
 def _rate_message(admission: Admission, retry_after: str) -> str:
     later = f"Try again in {retry_after}s."
-    if admission.outcome == "rate_key":
+    if admission.outcome is Outcome.RATE_KEY:
         return (
             f"Rate limit reached: this API key is limited to {admission.limit} requests per "
             f"minute (a limit set on the key). {later}"
@@ -125,14 +133,14 @@ def _rate_message(admission: Admission, retry_after: str) -> str:
 
 
 def _refusal(admission: Admission, estimate: int) -> errors.GatewayError:
-    if admission.outcome in ("rate_key", "rate_plan"):
+    if admission.outcome in (Outcome.RATE_KEY, Outcome.RATE_PLAN):
         retry_after = str(max(admission.reset_ms // 1000, 1))
         headers = {**_rate_headers(admission), "retry-after": retry_after}
         return errors.GatewayError(
             429, "rate_limit_error", "rate_limit_exceeded",
             _rate_message(admission, retry_after), headers=headers,
         )  # fmt: skip
-    if admission.outcome == "key_limit":
+    if admission.outcome is Outcome.KEY_LIMIT:
         return errors.GatewayError(
             402, "insufficient_quota", "key_spend_limit_reached",
             "This API key has reached its spend limit.",
@@ -147,9 +155,15 @@ def _refusal(admission: Admission, estimate: int) -> errors.GatewayError:
 
 
 @in_thread
-def _wallet_state(user_id: int) -> tuple[int, int, bool]:
+def _wallet_state(user_id: int) -> WalletSnapshot:
     wallet, _ = Wallet.objects.get_or_create(user_id=user_id)
-    return wallet.balance, wallet.version, wallet.paid
+    return WalletSnapshot(
+        user_id=user_id,
+        balance=wallet.balance,
+        version=wallet.version,
+        paid=wallet.paid,
+        total_spent=wallet.total_spent,
+    )
 
 
 @in_thread
@@ -167,7 +181,9 @@ async def admit(
     stream: bool,
     started: float,
 ) -> Ticket:
-    """Rate-limit and reserve `estimate` credits, or raise the 402/429 that says why."""
+    """Rate-limit and reserve `estimate` credits, or raise the 402/429 that says why.
+    Redis unreachable raises redis.ConnectionError (or TimeoutError): nothing is
+    admitted that could not be accounted for, and the request path answers 503."""
     limits = Limits(
         key_rpm=key.rpm,
         free_rpm=settings.NEXAI_FREE_RPM,
@@ -179,16 +195,15 @@ async def admit(
     spend = store()
     for _ in range(3):
         admission = await spend.admit(
-            request_id=request_id, user_id=key.user_id, key_id=key.key_id, estimate=estimate,
-            limits=limits, deadline_ms=deadline_ms, record=ticket.record(status=0),
+            user_id=key.user_id, key_id=key.key_id, estimate=estimate, limits=limits,
+            deadline_ms=deadline_ms, record=ticket.record(status=0),
         )  # fmt: skip
-        if admission.outcome == "init_wallet":
-            balance, version, paid = await _wallet_state(key.user_id)
-            await spend.init_wallet(
-                user_id=key.user_id, balance=balance, version=version, paid=paid
+        if admission.outcome is Outcome.INIT_WALLET:
+            await spend.init_wallet(await _wallet_state(key.user_id))
+        elif admission.outcome is Outcome.INIT_KEY:
+            await spend.init_key(
+                user_id=key.user_id, key_id=key.key_id, spent=await _key_spent(key.key_id)
             )
-        elif admission.outcome == "init_key":
-            await spend.init_key(key_id=key.key_id, spent=await _key_spent(key.key_id))
         elif admission.ok:
             ticket.rate_headers = _rate_headers(admission)
             return ticket
@@ -199,24 +214,70 @@ async def admit(
 
 async def heartbeat(ticket: Ticket, *, charge_so_far: int, **usage: Any) -> None:
     """Every few seconds of a long stream, record what it has delivered, so that if
-    this process dies the stale sweep charges for that output."""
+    this process dies the stale sweep charges for that output. Best effort: with Redis
+    unreachable the stream goes on, and its settlement writes to the database."""
     now = time.monotonic()
     if now - ticket.last_heartbeat < HEARTBEAT_EVERY:
         return
     ticket.last_heartbeat = now
-    await store().heartbeat(
-        request_id=ticket.request_id,
-        record=ticket.record(charge=charge_so_far, status=0, **usage),
-        deadline_ms=_stale_after_ms(ticket.model),
-    )
+    try:
+        await store().heartbeat(
+            record=ticket.record(charge=charge_so_far, status=0, **usage),
+            deadline_ms=_stale_after_ms(ticket.model),
+        )
+    except RedisDown:
+        log.warning("heartbeat of %s not recorded: Redis unreachable", ticket.request_id)
 
 
 async def settle(ticket: Ticket, **values: Any) -> None:
     """Release the reservation and queue the charge and usage record. Shielded: a
     client that disconnects while this runs must not lose the charge."""
-    record = ticket.record(**values)
-    await asyncio.shield(store().settle(record=record))
+    await asyncio.shield(settle_record(ticket.record(**values)))
     writer_kick()
+
+
+async def settle_record(record: Record) -> None:
+    """One Redis round trip on the normal path. A reservation Redis no longer holds
+    still charges; a Redis that cannot be reached sends the charge to the database
+    directly; either way the writer keeps one charge per request id, and the charge
+    journal keeps a copy until a writer has checked it is in the database."""
+    try:
+        await store().settle(record=record)
+    except RedisDown:
+        journal.append(record)
+        log.error("settling %s: Redis unreachable, writing to the database", record.request_id)
+        await _write_direct(record)
+        return
+    journal.append(record)
+    if record.charge > record.reserved:
+        _background(in_thread(overdraw_alert)(
+            user_id=record.user_id, request_id=record.request_id,
+            reserved=record.reserved, charge=record.charge,
+        ))  # fmt: skip
+
+
+async def _write_direct(record: Record) -> None:
+    for attempt in range(DIRECT_ATTEMPTS):
+        try:
+            await in_thread(writer.write_direct)([record])
+        except DatabaseError:
+            log.warning("writing %s to the database failed", record.request_id, exc_info=True)
+            await asyncio.sleep(0.05 * 2**attempt)
+        else:
+            release_later(record)
+            return
+    # Still in the journal, which the writers reconcile once the database is back.
+    log.error("charge of %s not written: %s", record.request_id, record.dumps().decode())
+
+
+_pending: set[asyncio.Task[Any]] = set()
+
+
+def _background(coroutine: Any) -> None:
+    """Run off the request's path, keeping a reference until it is done."""
+    task = asyncio.ensure_future(coroutine)
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 def writer_kick() -> None:

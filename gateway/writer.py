@@ -1,114 +1,438 @@
 """Writing settled charges and usage records to the database in batches.
 
-Requests only queue their record (gateway.spend); this writer drains the queue:
-one transaction per batch writes the ledger entries (billing.usage_post_batch), the
-usage records and the keys' last use, then drops the batch from the queue and
-refreshes the wallets' fast copies. A batch replayed after a crash is harmless: the
-ledger's unique references and the records' unique request ids skip what is there.
+Requests only queue their record (gateway.spend); writers drain the queue. The queue
+is split in partitions by wallet (NEXAI_SPEND_PARTITIONS); a writer owns a partition
+through a lock with its owner token and a short lease (LEASE_MS) that a thread of the
+holder renews, so a writer killed with SIGKILL loses its partitions to the others
+within a lease. Writers share the partitions fairly (each takes ceil(P / writers)),
+so several work in parallel on disjoint wallets.
 
-Each serving process runs `ensure_running()`'s loop; the Celery task
-`gateway.tasks.flush_usage` (and `run_periodic_jobs`) drain it too when no server is
-up. A lock makes sure only one writer works at a time.
+A batch is one transaction (`write_batch`): the usage records not yet in the database
+(one per request id: the unique constraint on `UsageRecord.request_id` is the fence
+that makes a batch replayed by a successor, or written twice by a writer whose lease
+lapsed, harmless), one ledger entry per wallet equal to the sum of that wallet's new
+records (billing.usage_post_batch), and every record pointing at its entry. Only then
+is the batch dropped from the queue, atomically with refreshing the wallets' fast
+copies, and only if the writer still owns the partition.
+
+`run_usage_writer` runs `Writer.run` until a signal; the Celery tasks
+(gateway.tasks), `run_periodic_jobs` and, on the embedded default, each serving
+process's own loop (`ensure_running`) call `flush`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import os
+import secrets
+import socket
+import threading
 import time
+import uuid
 import weakref
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from operator import attrgetter
 
+import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models import Case, Value, When
+from psycopg.types.json import Jsonb
 
 from accounts.models import ApiKey
 from billing import alerts, live
+from billing.balances import WalletSnapshot
+from billing.models import LedgerEntry
 from billing.services import UsageCharge, usage_post_batch
+from gateway import journal, spend
 from gateway.models import UsageRecord
-from gateway.spend import store
+from gateway.records import FIELDS, Record
+from nexai import redis as nxredis
 from nexai.db import in_thread
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
-_RECORD_FIELDS = {f.attname for f in UsageRecord._meta.concrete_fields} - {"id"}
+BATCH = 2_000
+LEASE_MS = 5_000  # a dead writer's partitions are taken over within this
+WRITERS = "nx:writers"  # live writers (owner -> expiry ms), to share the partitions
 
 
-def _usage_record(record: dict) -> UsageRecord:
-    values = {k: v for k, v in record.items() if k in _RECORD_FIELDS}
-    values["created_at"] = datetime.fromtimestamp(record["created_at"], tz=UTC)
-    values["charge"] = record["charge"]
-    return UsageRecord(**values)
+# -- one batch --------------------------------------------------------------------------
 
 
-def _write(records: list[dict]) -> dict:
-    charges = [
-        UsageCharge(
-            reference=r["request_id"],
-            user_id=r["user_id"],
-            api_key_id=r["api_key_id"],
-            amount=r["charge"],
-            description=f"{r['endpoint']} {r['model']}",
-        )
-        for r in records
+def _one_per_request(records: list[Record]) -> list[Record]:
+    """A request settled twice (by the stale sweep and then by its own process, which
+    was only slow) is charged once: its own settlement wins over the sweep's."""
+    chosen: dict[str, Record] = {}
+    for record in records:
+        held = chosen.get(record.request_id)
+        swept = held is not None and held.error_code == "interrupted"
+        if held is None or (swept and record.error_code != "interrupted"):
+            chosen[record.request_id] = record
+    return list(chosen.values())
+
+
+Row = Callable[[Record, dict[int, LedgerEntry]], tuple[object, ...]]
+
+
+def _columns(*, copy: bool = False) -> tuple[list[str], Row]:
+    """UsageRecord's columns, and how to make a row of them from a Record: the fields
+    they share in one C call (attrgetter), then the few that need converting (for
+    COPY, JSON values wrapped for psycopg)."""
+    known = set(FIELDS)
+    names: list[str] = []
+    plain: list[str] = []
+    fixes: list[tuple[int, Callable[[Record, dict[int, LedgerEntry]], object]]] = []
+    for field in UsageRecord._meta.concrete_fields:
+        name = field.attname
+        if name == "id":
+            continue
+        names.append(name)
+        at = len(names) - 1
+        if name == "created_at":
+            fixes.append((at, lambda r, e: datetime.fromtimestamp(r.created_at, tz=UTC)))
+        elif name == "ledger_entry_id":
+            fixes.append((at, lambda r, e: e[r.user_id].pk if r.user_id in e else None))
+        elif name not in known:
+            default = field.get_default()
+            fixes.append((at, lambda r, e, d=default: d))
+        elif copy and isinstance(field, models.JSONField):
+            fixes.append((at, lambda r, e, n=name: Jsonb(getattr(r, n))))
+        else:
+            plain.append(name)
+    order = [names.index(n) for n in plain] + [at for at, _ in fixes]
+    # Values come out as plain fields first, then the fixes: put them back in order.
+    place = sorted(range(len(order)), key=order.__getitem__)
+    read = attrgetter(*plain)
+    converters = [fix for _, fix in fixes]
+
+    def row(record: Record, entries: dict[int, LedgerEntry]) -> tuple[object, ...]:
+        values = (*read(record), *(fix(record, entries) for fix in converters))
+        return tuple(values[i] for i in place)
+
+    return names, row
+
+
+def _insert_records(records: list[Record], entries: dict[int, LedgerEntry]) -> None:
+    """All rows in one statement: COPY on PostgreSQL, a multi-row INSERT elsewhere. A
+    request id already present raises IntegrityError (the caller retries)."""
+    if connection.vendor == "postgresql":
+        names, row = _columns(copy=True)
+        table = UsageRecord._meta.db_table
+        columns = ", ".join(connection.ops.quote_name(n) for n in names)
+        sql = f"COPY {table} ({columns}) FROM STDIN"
+        with (
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.cursor.copy(sql) as copy,
+        ):
+            for record in records:
+                copy.write_row(row(record, entries))
+        return
+    names, row = _columns()
+    UsageRecord.objects.bulk_create(
+        [UsageRecord(**dict(zip(names, row(r, entries), strict=True))) for r in records],
+        batch_size=500,
+    )
+
+
+def _touch_keys(records: list[Record]) -> None:
+    last_used: dict[int, float] = {}
+    for r in records:
+        if r.api_key_id:
+            last_used[r.api_key_id] = max(last_used.get(r.api_key_id, 0.0), r.created_at)
+    if not last_used:
+        return
+    when = [
+        When(pk=k, then=Value(datetime.fromtimestamp(ts, tz=UTC))) for k, ts in last_used.items()
     ]
-    with transaction.atomic():
-        states = usage_post_batch(charges)
-        UsageRecord.objects.bulk_create([_usage_record(r) for r in records], ignore_conflicts=True)
-        last_used: dict[int, float] = {}
+    ApiKey.objects.filter(pk__in=last_used).update(
+        last_used_at=Case(*when, output_field=models.DateTimeField())
+    )
+
+
+def write_batch(
+    records: list[Record], *, pending: bool = True, look_first: bool = False
+) -> dict[int, WalletSnapshot]:
+    """Write what is not in the database yet, in one transaction; returns the wallets'
+    committed states. `pending`: the records' charges are held as pending in the fast
+    copy (queued ones), which the states then release; False for a settlement written
+    straight to the database."""
+    applied: dict[int, int] = {}
+    if pending:
         for r in records:
-            last_used[r["api_key_id"]] = max(last_used.get(r["api_key_id"], 0), r["created_at"])
-        for key_id, ts in last_used.items():
-            ApiKey.objects.filter(pk=key_id).update(last_used_at=datetime.fromtimestamp(ts, tz=UTC))
-    return states
-
-
-def flush(*, wait: bool = True) -> int:
-    """Drain the queue into the database; returns how many records were written."""
-    spend = store()
-    if not spend.writer_lock(seconds=60):
-        if not wait:
-            return 0
-        deadline = time.monotonic() + 10
-        while not spend.writer_lock(seconds=60):
-            if time.monotonic() > deadline:
-                raise TimeoutError("another writer held the usage queue for 10 seconds")
-            time.sleep(0.01)
-    written = 0
-    try:
-        while records := spend.queued(limit=BATCH):
-            states = _write(records)
-            spend.drained(count=len(records), states=states)
-            # Low-balance alerts and auto top-ups, once per crossing (never raises).
-            alerts.balances_changed(
-                [(user_id, s.balance + s.applied, s.balance) for user_id, s in states.items()]
-            )
-            for user_id, state in states.items():
-                live.balance_changed(
-                    user_id=user_id, balance=state.balance, total_spent=state.total_spent
+            applied[r.user_id] = applied.get(r.user_id, 0) + r.charge
+    unique = _one_per_request(records)
+    # First without looking: a batch is new unless a writer died after committing it
+    # or raced a successor. Then the constraint refuses it, and the retry skips what
+    # the database has.
+    look = look_first
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                new = unique
+                if look:
+                    written = set(
+                        UsageRecord.objects.filter(
+                            request_id__in=[r.request_id for r in unique]
+                        ).values_list("request_id", flat=True)
+                    )
+                    new = [r for r in unique if r.request_id not in written]
+                charges = [
+                    UsageCharge(
+                        reference=r.request_id,
+                        user_id=r.user_id,
+                        api_key_id=r.api_key_id,
+                        amount=r.charge,
+                    )
+                    for r in new
+                ]
+                batch = usage_post_batch(
+                    batch_id=uuid.uuid4().hex, charges=charges, applied=applied
                 )
-            written += len(records)
-    finally:
-        spend.writer_unlock()
+                _insert_records(new, batch.entries)
+                _touch_keys(new)
+            return batch.states
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            if look:
+                log.warning("usage batch raced another writer; retrying without its records")
+            look = True
+    raise AssertionError("unreachable")
+
+
+def _after_batch(states: Iterable[WalletSnapshot]) -> None:
+    """What a committed batch tells others: the live dashboards, and the low-balance
+    alerts and auto top-ups (once per crossing; never raises)."""
+    states = list(states)
+    live.balances_changed([(s.user_id, s.balance, s.total_spent) for s in states])
+    alerts.balances_changed(
+        [(s.user_id, s.balance + s.debited, s.balance) for s in states if s.debited]
+    )
+
+
+def write_direct(records: list[Record]) -> None:
+    """Settlements that could not reach Redis, or that Redis lost (the journal): their
+    charges and usage records go to the database now, idempotent by request id like
+    every batch. Nothing of theirs is pending in the fast copy."""
+    # Journaled records are mostly in the database already: look before writing.
+    states = write_batch(records, pending=False, look_first=True)
+    for state in states.values():
+        spend.publish(state)
+    _after_batch(states.values())
+
+
+def drain_partition(
+    partition: int,
+    *,
+    owner: str,
+    lease_ms: int = LEASE_MS,
+    should_stop: Callable[[], bool] = bool,
+) -> int:
+    """Write the partition's queue while `owner` holds it; returns records written."""
+    store = spend.store()
+    written = 0
+    while not should_stop():
+        # Renewed before each batch too, so a long drain by `flush` (which has no
+        # renewing thread) keeps its partition; a lost lease ends the drain.
+        if not store.lease(partition=partition, owner=owner, ms=lease_ms):
+            break
+        records = store.queued(partition=partition, limit=BATCH)
+        if not records:
+            break
+        states = write_batch(records)
+        if not store.drained(
+            partition=partition, owner=owner, count=len(records), states=states.values()
+        ):
+            log.warning("lost partition %s mid-batch; its new owner finishes it", partition)
+            break
+        _after_batch(states.values())
+        written += len(records)
     return written
 
 
-def settle_stale(*, now_ms: int | None = None) -> int:
-    """Settle reservations whose process died: charge what they had delivered (their
-    last heartbeat), release the rest. Returns how many were settled."""
+# -- one-off drains (tests, Celery, the embedded default) ------------------------------
+
+
+def _owner_token(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def flush(*, wait: bool = True) -> int:
+    """Drain every partition nobody else is draining; returns records written. With
+    `wait`, a partition held by another writer is waited for (up to two leases), so
+    that everything queued before the call is written when it returns."""
+    store = spend.store()
+    owner = _owner_token("flush")
+    written = 0
+    for partition in spend.store_partitions():
+        deadline = time.monotonic() + 2 * LEASE_MS / 1000
+        while not store.lease(partition=partition, owner=owner, ms=LEASE_MS):
+            if not wait:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another writer held usage partition {partition}")
+            # Nothing announces a release across processes: poll the lock.
+            time.sleep(0.01)
+        else:
+            try:
+                written += drain_partition(partition, owner=owner)
+            finally:
+                store.release(partition=partition, owner=owner)
+    return written
+
+
+def settle_stale(*, now_ms: int | None = None, partitions: Iterable[int] | None = None) -> int:
+    """Settle reservations whose process died (or that outlived their deadline):
+    charge what they had delivered (their last heartbeat), release the rest. Returns
+    how many were settled."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    spend = store()
+    store = spend.store()
     settled = 0
-    for record in spend.stale(now_ms=now_ms):
-        final = {**record, "status": 499, "error_code": "interrupted"}
-        if spend.settle_sync(record=final):
-            settled += 1
-            log.warning(
-                "settled stale request %s for %s credits", record["request_id"], record["charge"]
-            )
+    for partition in spend.store_partitions() if partitions is None else partitions:
+        for record in store.stale(partition=partition, now_ms=now_ms):
+            final = record.with_values(status=499, error_code="interrupted")
+            if store.settle_sync(record=final, require_held=True):
+                settled += 1
+                log.warning(
+                    "settled abandoned request %s for %s credits", record.request_id, record.charge
+                )
     return settled
 
+
+# -- the long-running writer ------------------------------------------------------------
+
+RETRYABLE = (redis.RedisError, DatabaseError)
+
+
+class Writer:
+    """One `run_usage_writer` process: owns a fair share of the partitions under
+    leases, sweeps their stale reservations, drains their queues; survives Redis and
+    database outages (retried with backoff) and exits only when `stop` is set."""
+
+    def __init__(self, *, lease_ms: int = LEASE_MS) -> None:
+        self.owner = _owner_token("writer")
+        self.lease_ms = lease_ms
+        self.held: set[int] = set()
+        self._held_lock = threading.Lock()
+
+    # Leases: renewed by a thread so that a long batch never lets them lapse.
+    def _renew_forever(self, stop: threading.Event) -> None:
+        while not stop.wait(self.lease_ms / 3000):
+            try:
+                self.renew()
+            except RETRYABLE:
+                log.warning("usage writer could not renew its leases", exc_info=True)
+
+    def renew(self) -> None:
+        store = spend.store()
+        with self._held_lock:
+            held = sorted(self.held)
+        for partition in held:
+            if not store.lease(partition=partition, owner=self.owner, ms=self.lease_ms):
+                log.warning("usage writer lost partition %s", partition)
+                with self._held_lock:
+                    self.held.discard(partition)
+
+    def _writers(self) -> int:
+        if not nxredis.enabled():
+            return 1
+        client = nxredis.sync_client()
+        now = int(time.time() * 1000)
+        pipe = client.pipeline(transaction=False)
+        pipe.zadd(WRITERS, {self.owner: now + self.lease_ms})
+        pipe.zremrangebyscore(WRITERS, "-inf", now)
+        pipe.zcard(WRITERS)
+        return max(int(pipe.execute()[-1]), 1)
+
+    def claim(self) -> None:
+        """Hold ceil(P / writers) partitions: give back extras (a writer joined), take
+        free ones (a writer left or died and its leases lapsed)."""
+        store = spend.store()
+        total = list(spend.store_partitions())
+        share = math.ceil(len(total) / self._writers())
+        with self._held_lock:
+            extra = sorted(self.held)[share:]
+        for partition in extra:
+            store.release(partition=partition, owner=self.owner)
+            with self._held_lock:
+                self.held.discard(partition)
+        start = int.from_bytes(self.owner.encode()[-4:], "big") % len(total)
+        for partition in total[start:] + total[:start]:
+            with self._held_lock:
+                if len(self.held) >= share:
+                    return
+                if partition in self.held:
+                    continue
+            if store.lease(partition=partition, owner=self.owner, ms=self.lease_ms):
+                with self._held_lock:
+                    self.held.add(partition)
+
+    def step(self, *, sweep: bool, should_stop: Callable[[], bool] = bool) -> int:
+        self.claim()
+        with self._held_lock:
+            held = sorted(self.held)
+        if sweep:
+            settle_stale(partitions=held)
+            journal.reconcile(write=write_direct, batch=BATCH)
+        written = 0
+        for partition in held:
+            written += drain_partition(
+                partition, owner=self.owner, lease_ms=self.lease_ms, should_stop=should_stop
+            )
+        return written
+
+    def run(
+        self, stop: threading.Event, *, interval: float = 0.2, sweep_every: float = 2.0
+    ) -> None:
+        renewer = threading.Thread(
+            target=self._renew_forever, args=(stop,), name="usage-writer-leases", daemon=True
+        )
+        renewer.start()
+        backoff, last_sweep = 0.0, 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    sweep = time.monotonic() - last_sweep >= sweep_every
+                    self.step(sweep=sweep, should_stop=stop.is_set)
+                    if sweep:
+                        last_sweep = time.monotonic()
+                    backoff = 0.0
+                except RETRYABLE:
+                    backoff = min(max(backoff * 2, 0.1), 5.0)
+                    log.exception("usage writer failed; retrying in %.1fs", backoff)
+                    _drop_connection()
+                    stop.wait(backoff)
+                    continue
+                stop.wait(interval)
+        finally:
+            self.release_all()
+
+    def release_all(self) -> None:
+        store = spend.store()
+        with self._held_lock:
+            held, self.held = sorted(self.held), set()
+        for partition in held:
+            with contextlib.suppress(*RETRYABLE):  # the lease lapses by itself
+                store.release(partition=partition, owner=self.owner)
+        if nxredis.enabled():
+            with contextlib.suppress(redis.RedisError):
+                nxredis.sync_client().zrem(WRITERS, self.owner)
+
+
+def _drop_connection() -> None:
+    """After a database error the connection may be broken: the next batch opens a
+    new one."""
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+
+
+# -- the embedded default's in-process writer ------------------------------------------
 
 _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
     weakref.WeakKeyDictionary()

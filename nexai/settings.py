@@ -156,6 +156,14 @@ CELERY_BEAT_SCHEDULE = {
 NEXAI_USAGE_FLUSH_INTERVAL = float(
     env_str("NEXAI_USAGE_FLUSH_INTERVAL", "0" if REDIS_URL else "0.2")
 )
+# Partitions of the spend state in Redis (by wallet: user id mod N). Writers own
+# disjoint partitions, so up to N writers work in parallel. Fixed for a deployment:
+# change it only with the queue drained and no request in flight (docs/operations.md).
+NEXAI_SPEND_PARTITIONS = env_int("NEXAI_SPEND_PARTITIONS", 16, minimum=1)
+# Where each serving process journals the charges it queued in Redis, so that charges
+# Redis loses (a crash between AOF fsyncs) are recovered (docs/operations.md). Empty
+# turns the journal off.
+NEXAI_CHARGE_JOURNAL_DIR = env_str("NEXAI_CHARGE_JOURNAL_DIR", "")
 
 # Email: the console backend unless an SMTP host is configured.
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -43,6 +43,7 @@ def _fresh_state() -> None:
 
     clock.reset()
     cache.clear()
+    spend.renew_liveness()  # emptied with the rest of the test Redis database
     keycache.clear_local()
     spend._local_store.reset()
     upstream.reset_cooldowns()

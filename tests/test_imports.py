@@ -115,9 +115,11 @@ def test_no_module_of_ours_imports_itself_back_through_a_circle() -> None:
 
 
 def test_no_import_hides_inside_a_function() -> None:
+    # AppConfig.ready() is where Django wants the imports that need the app registry.
     hidden = [
         f"{path.relative_to(ROOT)}:{line} imports {target}"
         for name, path in MODULES.items()
+        if not name.endswith(".apps")
         for target, line in _imports(path, nested_only=True)
     ]
     assert hidden == []

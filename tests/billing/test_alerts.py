@@ -39,10 +39,12 @@ def _spend(user, amount: int, ref: str) -> bool:  # type: ignore[no-untyped-def]
     before = wallet_for(user=user).balance
     crossings = BalanceAlert.objects.get(user=user).crossings
     with transaction.atomic():
-        states = usage_post_batch(
-            [UsageCharge(reference=ref, user_id=user.pk, api_key_id=None, amount=amount)]
+        batch = usage_post_batch(
+            batch_id=ref,
+            charges=[UsageCharge(reference=ref, user_id=user.pk, api_key_id=None, amount=amount)],
+            applied={user.pk: 0},
         )
-    balances_changed([(user.pk, before, states[user.pk].balance)])
+    balances_changed([(user.pk, before, batch.states[user.pk].balance)])
     return BalanceAlert.objects.get(user=user).crossings > crossings
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from billing.models import LedgerEntry
 from billing.pricing import token_charge
 from billing.services import wallet_for
 from gateway import writer
@@ -64,7 +63,7 @@ def test_a_completion_is_charged_exactly_by_the_formula(
     assert (record.input_tokens, record.output_tokens, record.charge) == (1234, 567, charge)
     assert not record.estimated and record.status == 200
     assert wallet_for(user=customer.user).balance == before - charge
-    entry = LedgerEntry.objects.get(reference=record.request_id)
+    entry = record.ledger_entry
     assert (entry.kind, entry.amount) == ("usage", -charge)
     # The upstream got its own key and model name, never the customer's key.
     upstream = fake_openai.last_request
@@ -142,7 +141,7 @@ def test_a_stream_cut_by_the_client_is_charged_for_what_was_sent_and_closes_upst
         prices, input_tokens=record.input_tokens, output_tokens=record.output_tokens
     )
     assert record.charge > 0
-    assert LedgerEntry.objects.get(reference=record.request_id).amount == -record.charge
+    assert record.ledger_entry.amount == -record.charge
 
 
 @pytest.mark.parametrize(

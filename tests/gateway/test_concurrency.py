@@ -21,6 +21,7 @@ from django.db.models import Sum
 from billing.models import LedgerEntry
 from billing.services import wallet_for
 from gateway import metering, writer
+from gateway.models import UsageRecord
 from providers.catalogue import get_catalogue
 from providers.models import AiModel
 from tests.factories import make_key, make_user
@@ -60,9 +61,9 @@ def test_forty_concurrent_requests_cannot_overdraw_a_wallet_that_covers_ten(
     usage = entries.filter(kind="usage")
     assert statuses.count(200) + statuses.count(402) == 40
     assert 1 <= statuses.count(200) <= 10
-    assert (
-        usage.count() == statuses.count(200) == len(set(usage.values_list("reference", flat=True)))
-    )
+    records = UsageRecord.objects.filter(user=customer.user)
+    assert records.count() == statuses.count(200) == len(set(records.values_list("request_id")))
+    assert usage.aggregate(s=Sum("amount"))["s"] == -sum(records.values_list("charge", flat=True))
     assert wallet.balance >= 0
     assert wallet.balance == entries.aggregate(s=Sum("amount"))["s"]
     assert wallet.balance == 10 * cost + 300 - cost * statuses.count(200)

@@ -54,7 +54,7 @@ def test_credits_granted_by_another_process_are_usable(
     broke = customer_for(gateway, credits=0)
     assert _post(broke) == 402
     # The other process refreshes only its own in-memory copy of the wallet.
-    monkeypatch.setattr(balances, "publish", lambda **kwargs: None)
+    monkeypatch.setattr(balances, "publish", lambda snapshot: None)
     ledger_post(user=broke.user, kind="adjustment", amount=1_000_000, reference="cli-grant")
-    balances.local_wallets[broke.user.pk].synced_at -= spend.LOCAL_WALLET_FRESH + 1
+    spend._local_store.wallets[broke.user.pk].synced_at -= spend.LOCAL_WALLET_FRESH + 1
     assert _post(broke) == 200

@@ -16,7 +16,6 @@ import httpx
 import openai
 import pytest
 
-from billing.models import LedgerEntry
 from gateway.models import UsageRecord
 from tests.fakes.media import mp3_bytes, png_size, wav_bytes
 from tests.fakes.openai import FakeOpenAI
@@ -28,7 +27,10 @@ MiB = 1024 * 1024
 
 def assert_charged(customer: Customer, record: UsageRecord, charge: int) -> None:
     assert record.charge == charge and record.status == 200
-    assert LedgerEntry.objects.get(reference=record.request_id).amount == -charge
+    # The batch's entry for this wallet charged this record with the others written
+    # with it, and nothing else.
+    entry = record.ledger_entry
+    assert entry.amount == -sum(entry.usage_records.values_list("charge", flat=True))
 
 
 # -- embeddings ---------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from django.db.backends import utils
 
-from billing.models import LedgerEntry
 from billing.services import wallet_for
 from gateway import pipeline, writer
 from gateway.models import UsageRecord
@@ -109,7 +108,7 @@ def test_a_reservation_left_by_a_dead_process_is_settled_for_what_it_delivered(
     writer.flush()
     record = UsageRecord.objects.get(request_id="req_dead")
     assert (record.charge, record.output_tokens, record.error_code) == (1_234, 99, "interrupted")
-    assert LedgerEntry.objects.get(reference="req_dead").amount == -1_234
+    assert record.ledger_entry.amount == -1_234
     assert wallet_for(user=customer.user).balance == 100_000_000 - 1_234
     snapshot = store().snapshot(user_id=key.user_id)
     assert snapshot["res"] == 0 and snapshot.get("pend", 0) == 0

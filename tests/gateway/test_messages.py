@@ -10,7 +10,6 @@ import anthropic
 import httpx
 import pytest
 
-from billing.models import LedgerEntry
 from billing.pricing import token_charge
 from providers.catalogue import get_catalogue
 from tests.fakes.anthropic import FakeAnthropic
@@ -73,7 +72,7 @@ def test_a_message_to_a_claude_model_is_answered_and_charged_exactly(
     [record] = settled(funded)
     assert (record.endpoint, record.input_tokens, record.output_tokens) == ("messages", 1234, 567)
     assert record.charge == charge_for(1234, 567) and not record.estimated
-    assert LedgerEntry.objects.get(reference=record.request_id).amount == -record.charge
+    assert record.ledger_entry.amount == -record.charge
 
 
 def test_a_streamed_message_from_a_claude_model(
@@ -318,7 +317,7 @@ def test_count_tokens_asks_anthropic_for_a_claude_model_and_is_free(
     assert (record.endpoint, record.charge, record.input_tokens) == (
         "messages.count_tokens", 0, 321,
     )  # fmt: skip
-    assert not LedgerEntry.objects.filter(reference=record.request_id).exists()
+    assert record.ledger_entry is None
 
 
 def test_count_tokens_estimates_for_other_models(

@@ -12,7 +12,6 @@ from django.http import HttpRequest
 from django.test import override_settings
 
 from accounts.keycache import KeySnapshot
-from billing.models import LedgerEntry
 from billing.services import wallet_for
 from gateway import validation
 from gateway.calls import PassthroughCall, metered_at
@@ -80,7 +79,7 @@ def test_a_spec_alone_is_authenticated_falls_back_and_is_settled_once(
     customer = Customer(key=key, client=None)  # type: ignore[arg-type]
     [record] = settled(customer)
     assert (record.charge, record.endpoint, record.provider) == (ECHO_CHARGE, "test.echo", "openai")
-    assert LedgerEntry.objects.get(reference=record.request_id).amount == -ECHO_CHARGE
+    assert record.ledger_entry.amount == -ECHO_CHARGE
     assert wallet_for(user=user).balance == 1_000 - ECHO_CHARGE
 
 

@@ -10,7 +10,6 @@ import httpx
 import openai
 import pytest
 
-from billing.models import LedgerEntry
 from gateway.models import StoredResponse
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import ToolCall
@@ -54,7 +53,7 @@ def test_a_response_is_answered_stored_and_charged_exactly(
     assert sent["max_tokens"] == 64
     [record] = settled(funded)
     assert (record.endpoint, record.charge) == ("responses", charge_for(120, 3))
-    assert LedgerEntry.objects.get(reference=record.request_id).amount == -record.charge
+    assert record.ledger_entry.amount == -record.charge
     assert record.request_id.removeprefix("req_") == response.id.removeprefix("resp_")
     stored = StoredResponse.objects.get(response_id=response.id)
     assert stored.user == funded.user and stored.body["output"][0]["content"][0]["text"] == (

@@ -7,7 +7,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from billing.models import LedgerEntry
 from gateway.models import StoredResponse
 from providers.models import Provider
 from tests.fakes.base import ToolCall
@@ -73,7 +72,7 @@ def test_codex_tools_reach_the_upstream_as_written_and_the_charge_is_its_usage(
     [record] = settled(customer)
     assert (record.endpoint, record.input_tokens, record.output_tokens) == ("responses", 500, 20)
     assert not record.estimated and record.charge == charge_for(500, 20)
-    assert LedgerEntry.objects.get(reference=record.request_id).amount == -record.charge
+    assert record.ledger_entry.amount == -record.charge
 
 
 def test_a_whole_native_response_is_kept_for_get_and_charged(

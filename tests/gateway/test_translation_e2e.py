@@ -9,7 +9,6 @@ import json
 import openai
 import pytest
 
-from billing.models import LedgerEntry
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import ToolCall
 from tests.fakes.gemini import FakeGemini
@@ -80,8 +79,10 @@ def test_a_tool_call_round_trip_with_a_claude_model(
     ]
     first_record, second_record = settled(funded)
     assert first_record.charge == charge_for(90, 12)
-    assert LedgerEntry.objects.get(reference=first_record.request_id).amount == -charge_for(90, 12)
     assert second_record.charge == charge_for(120, 6)
+    # Written in one batch: one ledger entry charged both.
+    assert first_record.ledger_entry == second_record.ledger_entry
+    assert first_record.ledger_entry.amount == -charge_for(90, 12) - charge_for(120, 6)
     assert first_record.provider == "anthropic"
     assert first_record.upstream_model == "claude-sonnet-4-5"
 

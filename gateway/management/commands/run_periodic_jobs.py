@@ -5,20 +5,25 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from billing.services import wallets_verify
-from gateway import writer
+from gateway import journal, writer
 
 
 class Command(BaseCommand):
     help = (
         "Run the periodic jobs once, as Celery beat would: settle reservations left by "
-        "dead processes, write queued usage, and verify every wallet against its ledger."
+        "dead processes, recover charges Redis lost from the charge journal, write "
+        "queued usage, and verify every wallet against its ledger."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         settled = writer.settle_stale()
+        recovered = journal.reconcile(write=writer.write_direct, batch=writer.BATCH)
         written = writer.flush()
         drifts = wallets_verify()
-        self.stdout.write(f"settled {settled} stale reservations; wrote {written} usage records")
+        self.stdout.write(
+            f"settled {settled} stale reservations; checked {recovered} journaled charges; "
+            f"wrote {written} usage records"
+        )
         for drift in drifts:
             self.stderr.write(
                 f"wallet {drift.wallet_id} drifted: balance {drift.balance}, "

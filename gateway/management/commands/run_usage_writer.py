@@ -11,28 +11,29 @@ from gateway import writer
 
 class Command(BaseCommand):
     help = (
-        "Write settled charges and usage records to the database continuously, and "
-        "settle reservations of dead processes. Run one (or more: they take turns) "
-        "beside the gateway's servers when REDIS_URL is set."
+        "Write settled charges and usage records to the database continuously, settle "
+        "reservations of dead processes and recover charges Redis lost. Run one or "
+        "more beside the gateway's servers when REDIS_URL is set: they share the "
+        "queue's partitions and take over those of a writer that died. Exits only on "
+        "SIGTERM or SIGINT; Redis and database errors are retried with backoff."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--interval", type=float, default=0.5, help="seconds between batches")
+        parser.add_argument("--interval", type=float, default=0.2, help="seconds between batches")
         parser.add_argument(
-            "--stale-every", type=float, default=30.0, help="seconds between stale sweeps"
+            "--sweep-every",
+            type=float,
+            default=2.0,
+            help="seconds between sweeps of stale reservations and the charge journal",
         )
 
-    def handle(self, *args: Any, interval: float, stale_every: float, **options: Any) -> None:
+    def handle(self, *args: Any, interval: float, sweep_every: float, **options: Any) -> None:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        self.stdout.write(f"usage writer: a batch every {interval}s")
-        since_sweep = stale_every
-        while not stop.is_set():
-            if since_sweep >= stale_every:
-                writer.settle_stale()
-                since_sweep = 0.0
-            writer.flush()
-            stop.wait(interval)
-            since_sweep += interval
-        writer.flush()  # what was settled before the signal still gets written
+        worker = writer.Writer()
+        self.stdout.write(f"usage writer {worker.owner}: a batch every {interval}s")
+        self.stdout.flush()
+        # What was settled before the signal is written by the next holder of each
+        # partition, which takes it over at once: leases are released on the way out.
+        worker.run(stop, interval=interval, sweep_every=sweep_every)

@@ -1,0 +1,241 @@
+"""The usage writer: one ledger entry per wallet per batch equal to its records,
+one charge per request id, partitions owned under leases that a dead writer loses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Sum
+
+from billing.models import LedgerEntry, Wallet
+from gateway import spend, writer
+from gateway.models import UsageRecord
+from gateway.records import Record
+from tests.factories import make_key, make_user
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _customers(n: int, *, credits: int = 10_000_000) -> list[tuple[int, int]]:
+    """(user id, key id) of n funded customers."""
+    out = []
+    for _ in range(n):
+        user = make_user(credits=credits)
+        out.append((user.pk, make_key(user).key.pk))
+    return out
+
+
+def _queue(customers: list[tuple[int, int]], n: int, *, prefix: str = "req") -> dict[str, int]:
+    """Settle n requests spread over the customers, as the gateway does; returns the
+    charge of each request id."""
+    charges = {}
+    store = spend.store()
+    for i in range(n):
+        user_id, key_id = customers[i % len(customers)]
+        record = Record(
+            request_id=f"{prefix}_{i}", user_id=user_id, api_key_id=key_id,
+            endpoint="chat.completions", model="gpt-4o", charge=1 + i % 97, status=200,
+            input_tokens=10, output_tokens=i % 97,
+        )  # fmt: skip
+        store.settle_sync(record=record)
+        charges[record.request_id] = record.charge
+    return charges
+
+
+def _assert_written_once(charges: dict[str, int], customers: list[tuple[int, int]]) -> None:
+    records = UsageRecord.objects.filter(request_id__in=charges)
+    assert dict(records.values_list("request_id", "charge")) == charges
+    assert records.count() == len(charges)
+    for entry in LedgerEntry.objects.filter(kind="usage").prefetch_related("usage_records"):
+        assert entry.amount == -sum(r.charge for r in entry.usage_records.all())
+    assert not records.filter(charge__gt=0, ledger_entry=None).exists()
+    spent: dict[int, int] = {}
+    for user_id, charge in records.values_list("user_id", "charge"):
+        spent[user_id] = spent.get(user_id, 0) + charge
+    for user_id, _ in customers:
+        wallet = Wallet.objects.get(user_id=user_id)
+        assert wallet.balance == 10_000_000 - spent.get(user_id, 0)
+        assert (
+            wallet.balance
+            == LedgerEntry.objects.filter(wallet=wallet).aggregate(s=Sum("amount"))["s"]
+        )
+        assert spend.store().snapshot(user_id=user_id).get("pend", 0) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_usage_entry_equals_the_sum_of_the_records_it_charged() -> None:
+    customers = _customers(3)
+    charges = _queue(customers, 30)
+    assert writer.flush() == 30
+    _assert_written_once(charges, customers)
+    # One entry per wallet for the batch, referenced by the batch.
+    entries = LedgerEntry.objects.filter(kind="usage")
+    assert entries.count() == 3
+    assert all(e.reference.startswith("usage:") for e in entries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_settled_twice_is_written_and_charged_once() -> None:
+    """The sweep took a slow request for dead and settled its last heartbeat; then
+    the request settled itself. One charge: the request's own."""
+    [(user_id, key_id)] = _customers(1)
+    base = Record(
+        request_id="req_twice", user_id=user_id, api_key_id=key_id,
+        endpoint="chat.completions", model="gpt-4o", status=499,
+    )  # fmt: skip
+    store = spend.store()
+    store.settle_sync(record=base.with_values(charge=40, error_code="interrupted"))
+    store.settle_sync(record=base.with_values(charge=100, status=200))
+    writer.flush()
+    store.settle_sync(record=base.with_values(charge=100, status=200))  # a late replay
+    writer.flush()
+    record = UsageRecord.objects.get(request_id="req_twice")
+    assert (record.charge, record.status) == (100, 200)
+    assert Wallet.objects.get(user_id=user_id).balance == 10_000_000 - 100
+    assert store.snapshot(user_id=user_id).get("pend", 0) == 0
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_whose_lease_lapsed_mid_batch_drops_nothing_and_writes_nothing_twice() -> None:
+    customers = _customers(2)
+    charges = _queue(customers, 20)
+    store = spend.store()
+    partition = spend.partition_of(customers[0][0])
+    assert store.lease(partition=partition, owner="slow", ms=50)
+    batch = store.queued(partition=partition, limit=writer.BATCH)
+    while store.holder(partition=partition) == "slow":  # the lease lapses (50 ms)
+        time.sleep(0.01)
+    writer.flush()  # a successor takes the partition over and writes everything
+    states = writer.write_batch(batch)  # the slow writer wakes up and writes its batch
+    assert not store.drained(
+        partition=partition, owner="slow", count=len(batch), states=states.values()
+    )
+    _assert_written_once(charges, customers)
+
+
+# -- writer processes ------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    db = settings.DATABASES["default"]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+
+
+@pytest.fixture
+def writers(transactional_db: None) -> Iterator[Callable[[], subprocess.Popen]]:
+    """Starts `run_usage_writer` processes on the test database and Redis."""
+    started: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_usage_writer", "--interval", "0.05"],
+            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        started.append(process)
+        assert "usage writer" in process.stdout.readline()  # it says so once it is up
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in started:
+        process.wait(20)
+
+
+def _await(predicate: Callable[[], bool], *, within: float, what: str) -> None:
+    """Poll the stores for an event another process causes (nothing announces it)."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _drained(charges: dict[str, int]) -> Callable[[], bool]:
+    return lambda: (
+        spend.store().queue_depth() == 0
+        and UsageRecord.objects.filter(request_id__in=charges).count() == len(charges)
+    )
+
+
+def _holders() -> set[str | None]:
+    return {spend.store().holder(partition=p) for p in spend.store_partitions()}
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_writer_killed_mid_batch_is_replaced_within_its_lease_and_everything_lands_once(
+    writers: Callable[[], subprocess.Popen],
+) -> None:
+    customers = _customers(40)
+    charges = _queue(customers, 4_000)
+    # Hold one wallet's row so that the writer blocks inside its batch's transaction.
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_wallet() -> None:
+        try:
+            with transaction.atomic():
+                Wallet.objects.select_for_update().get(user_id=customers[0][0])
+                locked.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_wallet)
+    holder.start()
+    locked.wait(10)
+    first = writers()
+    _await(_blocked_on_a_row_lock, within=30, what="the writer to block mid-batch")
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    release.set()
+    holder.join(10)
+    assert spend.store().queue_depth() > 0  # the killed writer left work behind
+    writers()
+    # Its partitions are free once their leases (writer.LEASE_MS) lapse; the bound
+    # leaves room for the new process to start on a busy machine.
+    _await(_drained(charges), within=writer.LEASE_MS / 1000 + 30, what="the queue to drain")
+    _assert_written_once(charges, customers)
+
+
+def _blocked_on_a_row_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_two_writers_share_the_partitions_and_never_double_write(
+    writers: Callable[[], subprocess.Popen],
+) -> None:
+    customers = _customers(40)
+    writers(), writers()
+    # Each takes half of the partitions once both have registered.
+    _await(
+        lambda: len(_holders() - {None}) == 2 and None not in _holders(),
+        within=30,
+        what="both writers to hold partitions",
+    )
+    charges = _queue(customers, 4_000)
+    _await(_drained(charges), within=60, what="the queue to drain")
+    _assert_written_once(charges, customers)
