@@ -191,13 +191,6 @@ def by_path(gateway_app: Any, site_app: Any) -> Any:
     return app
 
 
-UPGRADE_REQUIRED = (
-    b'{"error":{"message":"The /v1 API speaks HTTP: send POST requests (streams are '
-    b'server-sent events). WebSocket mode is not available.","type":"invalid_request_error",'
-    b'"param":null,"code":"websocket_not_supported"}}'
-)
-
-
 def websockets_by_path(site_app: Any) -> Any:
     """WebSocket handshakes: the dashboard's go to channels; the gateway answers /v1
     handshakes (Codex CLI asks for a Responses WebSocket first) with 426, which makes
@@ -216,7 +209,8 @@ def websockets_by_path(site_app: Any) -> Any:
                     "headers": [(b"content-type", b"application/json")],
                 }
             )
-            await send({"type": "websocket.http.response.body", "body": UPGRADE_REQUIRED})
+            body = orjson.dumps(errors.websocket_not_supported().body(errors.OPENAI))
+            await send({"type": "websocket.http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 1008})
 

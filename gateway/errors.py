@@ -168,3 +168,16 @@ def service_unavailable() -> GatewayError:
         "seconds.",
         headers={"retry-after": "5"},
     )  # fmt: skip
+
+
+def websocket_not_supported() -> GatewayError:
+    return GatewayError(
+        426, "invalid_request_error", "websocket_not_supported",
+        "The /v1 API speaks HTTP: send POST requests (streams are server-sent events). "
+        "WebSocket mode is not available.",
+        headers={"upgrade": "HTTP/1.1"},
+    )  # fmt: skip
+
+
+def model_not_supported(model_id: str, why: str) -> GatewayError:
+    return invalid(f"The model '{model_id}' {why}.", param="model", code="model_not_supported")

@@ -98,11 +98,10 @@ async def model_for(model_id: Any, key: KeySnapshot, *, types: tuple[str, ...]) 
             "model_not_allowed", f"This API key is not allowed to use the model '{model_id}'."
         )
     if model.type not in types:
-        raise errors.invalid(
-            f"The model '{model_id}' is a {model.type} model and cannot be used with this "
-            f"endpoint (it serves {' or '.join(types)} models).",
-            param="model",
-            code="model_not_supported",
+        raise errors.model_not_supported(
+            model_id,
+            f"is a {model.type} model and cannot be used with this endpoint (it serves "
+            f"{' or '.join(types)} models)",
         )
     return model
 

@@ -213,11 +213,8 @@ def _failure(call: _Call, any_key: bool) -> errors.GatewayError:
         if isinstance(call.refused, TranslationError):
             return errors.invalid(call.refused.message, param=call.refused.param)
         if call.refused is not None:
-            return errors.invalid(
-                f"The model '{call.model.public_id}' cannot be used with this endpoint: "
-                f"{call.refused}.",
-                param="model",
-                code="model_not_supported",
+            return errors.model_not_supported(
+                call.model.public_id, f"cannot be used with this endpoint: {call.refused}"
             )
         if not any_key:
             return errors.no_keys()

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from accounts.keycache import KeySnapshot
 from billing.models import Wallet
 from gateway import errors
-from gateway.errors import ANTHROPIC, OPENAI, GatewayError
+from gateway.errors import ANTHROPIC, OPENAI
 from gateway.relay import Endpoint, Reply
 from gateway.spend import store
 from nexai.db import in_thread
@@ -72,12 +72,7 @@ async def parse_root(request: HttpRequest, key: None) -> Reply:
 
 
 async def parse_upgrade(request: HttpRequest, key: None) -> Reply:
-    raise GatewayError(
-        426, "invalid_request_error", "websocket_not_supported",
-        "The /v1 API speaks HTTP: send POST requests (streams are server-sent events). "
-        "WebSocket mode is not available.",
-        headers={"upgrade": "HTTP/1.1"},
-    )  # fmt: skip
+    raise errors.websocket_not_supported()
 
 
 async def parse_unknown(request: HttpRequest, key: None) -> Reply:

@@ -783,7 +783,7 @@ def _message_id_from(completion_id: Any) -> str:
     return chat.new_id("msg_")
 
 
-class ChatStreamToAnthropic:
+class ChatStreamToAnthropic(chat.ChatChunkReader):
     """chat.completion.chunk objects in, Anthropic stream events out.
 
     Events come in Anthropic's order: message_start, then for each content block
@@ -808,21 +808,9 @@ class ChatStreamToAnthropic:
         # chat tool index -> pending {"id", "name", "arguments"} until its name is known.
         self._tools = chat.PendingToolCalls()
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        out = self._start(chunk)
-        if chunk.get("usage"):
-            self.usage = Usage.from_openai_chat(chunk["usage"])
-        for choice in chunk.get("choices") or []:
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                out.extend(self._text(delta["content"]))
-            for call in delta.get("tool_calls") or []:
-                out.extend(self._tool_fragment(call))
-            if choice.get("finish_reason"):
-                out.extend(self._close_all())
-                self.stop_reason = stop_reason_from_chat(choice["finish_reason"])
+    def _finished(self, finish_reason: str) -> list[dict[str, Any]]:
+        out = self._close_all()
+        self.stop_reason = stop_reason_from_chat(finish_reason)
         return out
 
     def finish(self) -> list[dict[str, Any]]:
@@ -888,7 +876,7 @@ class ChatStreamToAnthropic:
             out.extend(self._open_pending(tool_index))
         return out + self._close()
 
-    def _text(self, text: str) -> list[dict[str, Any]]:
+    def _text_delta(self, text: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         if self._open is None or self._open[0] != "text":
             out = self._open_block({"type": "text", "text": ""}, ("text",))

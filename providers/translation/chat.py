@@ -273,3 +273,39 @@ class PendingToolCalls:
 
     def indexes(self) -> list[int]:
         return sorted(self.pending)
+
+
+class ChatChunkReader:
+    """What every chat-stream-to-dialect translator does with a chat chunk: the running
+    usage, then choice 0's text delta, its tool-call fragments and its finish reason,
+    each handed to the subclass to write in its dialect."""
+
+    usage: Usage | None = None
+
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        out = self._start(chunk)
+        if chunk.get("usage"):
+            self.usage = Usage.from_openai_chat(chunk["usage"])
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                out.extend(self._text_delta(delta["content"]))
+            for call in delta.get("tool_calls") or []:
+                out.extend(self._tool_fragment(call))
+            if choice.get("finish_reason"):
+                out.extend(self._finished(choice["finish_reason"]))
+        return out
+
+    def _start(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _text_delta(self, text: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _tool_fragment(self, call: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _finished(self, finish_reason: str) -> list[dict[str, Any]]:
+        raise NotImplementedError

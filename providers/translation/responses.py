@@ -520,7 +520,7 @@ def chat_response_to_responses(
 # =============================================================================
 
 
-class ChatStreamToResponses:
+class ChatStreamToResponses(chat.ChatChunkReader):
     """chat.completion.chunk objects in, Responses stream events out.
 
     The first `feed()` answers response.created and response.in_progress. Text
@@ -562,22 +562,9 @@ class ChatStreamToResponses:
 
     # -- public ------------------------------------------------------------------
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        out = self._start()
-        if chunk.get("usage"):
-            self.usage = Usage.from_openai_chat(chunk["usage"])
-        for choice in chunk.get("choices") or []:
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                out.extend(self._text_delta(delta["content"]))
-            for call in delta.get("tool_calls") or []:
-                out.extend(self._tool_fragment(call))
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-                out.extend(self._close_all())
-        return out
+    def _finished(self, finish_reason: str) -> list[dict[str, Any]]:
+        self.finish_reason = finish_reason
+        return self._close_all()
 
     def finish(self) -> list[dict[str, Any]]:
         out = self._start()
@@ -625,7 +612,7 @@ class ChatStreamToResponses:
             error=error,
         )
 
-    def _start(self) -> list[dict[str, Any]]:
+    def _start(self, chunk: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         if self._started:
             return []
         self._started = True
