@@ -232,16 +232,9 @@ def _text_blocks(content: Any, *, param: str) -> list[dict[str, Any]]:
 
 
 def _user_blocks(content: Any, *, param: str) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    blocks = []
-    for j, part in enumerate(chat.expect_list(content, param=param)):
-        block = _user_part(part, param=f"{param}[{j}]")
-        if block:
-            blocks.append(block)
-    return blocks
+    return chat.convert_parts(
+        content, param=param, text=lambda t: {"type": "text", "text": t}, convert=_user_part
+    )
 
 
 def _user_part(part: Any, *, param: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .errors import TranslationError
@@ -167,6 +168,27 @@ def text_of_parts(
             )
         texts.append(part.get(kind) or "")  # a "text" part's text, a "refusal" part's refusal
     return sep.join(texts)
+
+
+def convert_parts(
+    content: Any,
+    *,
+    param: str,
+    text: Callable[[str], dict[str, Any]],
+    convert: Callable[..., dict[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """A chat message's content (a string, or a list of parts) as another dialect's
+    parts: `text` for a plain string, `convert(part, param=...)` for each part (parts
+    it turns into None are left out)."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [text(content)] if content else []
+    converted = (
+        convert(part, param=f"{param}[{j}]")
+        for j, part in enumerate(expect_list(content, param=param))
+    )
+    return [part for part in converted if part]
 
 
 def collapse_text_parts(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:

@@ -99,16 +99,7 @@ def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any
 
 
 def _user_parts(content: Any, *, param: str) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    parts = []
-    for j, part in enumerate(chat.expect_list(content, param=param)):
-        converted = _user_part(part, param=f"{param}[{j}]")
-        if converted:
-            parts.append(converted)
-    return parts
+    return chat.convert_parts(content, param=param, text=lambda t: {"text": t}, convert=_user_part)
 
 
 def _user_part(part: Any, *, param: str) -> dict[str, Any] | None:

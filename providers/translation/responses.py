@@ -370,30 +370,27 @@ def _output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def _function_call_item(
-    item_id: str, call_id: str, name: str, arguments: str, status: str
+def _call_item(
+    kind: str, item_id: str, call_id: str, name: str, payload: str, status: str
 ) -> dict[str, Any]:
+    """A `function_call` (its `arguments`) or a `custom_tool_call` (its `input`)."""
+    field = "arguments" if kind == "function_call" else "input"
     return {
         "id": item_id,
-        "type": "function_call",
+        "type": kind,
         "status": status,
         "call_id": call_id,
         "name": name,
-        "arguments": arguments,
+        field: payload,
     }
 
 
-def _custom_call_item(
-    item_id: str, call_id: str, name: str, text: str, status: str
-) -> dict[str, Any]:
-    return {
-        "id": item_id,
-        "type": "custom_tool_call",
-        "status": status,
-        "call_id": call_id,
-        "name": name,
-        "input": text,
-    }
+def _function_call_item(*args: Any) -> dict[str, Any]:
+    return _call_item("function_call", *args)
+
+
+def _custom_call_item(*args: Any) -> dict[str, Any]:
+    return _call_item("custom_tool_call", *args)
 
 
 def freeform_input(arguments: str) -> str:
