@@ -162,24 +162,22 @@ def request_done(
 
 # -- read at scrape time -------------------------------------------------------------
 
-Breakers = Callable[[], Iterable[tuple[str, str, int, str]]]
+BreakerState = tuple[str, str, int, str]  # provider, upstream model, provider key id, state
 
 
-def _breaker_source() -> Breakers | None:
-    """gateway.health.breaker_states(): (provider, upstream model or "" for the key
-    itself, provider key id, state: closed | half-open | open) per breaker."""
-    try:
-        from gateway import health
-    except ImportError:
-        return None
-    return getattr(health, "breaker_states", None)
+def breaker_states() -> Iterable[BreakerState]:
+    """Every upstream breaker: (provider, upstream model or "" for the key's own
+    breaker, provider key id, "closed" | "half-open" | "open"). The circuit breaker
+    (gateway/health.py) is merged separately: this becomes
+    `return health.breaker_states()` then; until then there is none to report."""
+    return ()
 
 
 class LiveCollector(Collector):
     """Gauges read from the shared stores when Prometheus scrapes. No describe(): a
     registry then never collects at registration, so registering does no I/O."""
 
-    def __init__(self, breakers: Callable[[], Breakers | None] = _breaker_source) -> None:
+    def __init__(self, breakers: Callable[[], Iterable[BreakerState]] = breaker_states) -> None:
         self.breakers = breakers
 
     def collect(self) -> Iterator[Metric]:
@@ -216,9 +214,6 @@ class LiveCollector(Collector):
         )
 
     def _breakers(self) -> Iterator[Metric]:
-        source = self.breakers()
-        if source is None:
-            return
         family = GaugeMetricFamily(
             "nexai_upstream_breaker_state",
             "Circuit breaker per upstream key (upstream_model='') and per key and "
@@ -226,7 +221,7 @@ class LiveCollector(Collector):
             labels=("provider", "upstream_model", "key_id"),
         )
         try:
-            for provider, upstream_model, key_id, state in source():
+            for provider, upstream_model, key_id, state in self.breakers():
                 family.add_metric([provider, upstream_model, str(key_id)], BREAKER_VALUES[state])
         except Exception as exc:
             log.warning("metrics: breaker states unavailable (%s)", type(exc).__name__)

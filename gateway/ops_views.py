@@ -27,11 +27,15 @@ async def readyz(request: HttpRequest) -> HttpResponse:
     """200 when this process can serve and account for requests, else 503; the body
     has each check's state either way."""
     ready, checks = await readiness()
-    return JsonResponse(
+    response = JsonResponse(
         {"status": "ready" if ready else "unready", "checks": checks},
         status=200 if ready else 503,
         headers=NO_STORE,
     )
+    # gateway.readiness has logged which check failed; Django would add an ERROR
+    # line per probe (every few seconds) saying only "Service Unavailable".
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 @require_safe

@@ -31,8 +31,14 @@ _SECRETS = re.compile(
     re.IGNORECASE,
 )
 
-# Attributes every LogRecord has; anything else was passed as `extra=` and is kept.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+# Attributes every LogRecord has; anything else was passed as `extra=` and is kept
+# (but not uvicorn's copy of the message with terminal colours).
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
+}
 
 
 def redact(text: str) -> str:
@@ -116,10 +122,11 @@ def logging_config(*, fmt: str, level: str) -> dict[str, Any]:
         "httpcore": {"level": "WARNING"},
     }
     if fmt == "json":
-        # uvicorn configures its own plain handlers before Django starts; in JSON mode
-        # its lines (startup, errors, access log if enabled) become JSON too.
-        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-            loggers[name] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+        # uvicorn gives its loggers plain handlers before Django starts; in JSON mode a
+        # worker's own lines (startup, errors) become JSON too. Not uvicorn.access:
+        # configuring it would turn on the access log that --no-access-log turned off
+        # (the usage records are the access log of /v1).
+        loggers["uvicorn"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -202,6 +202,8 @@ NEXAI_LOG_FORMAT = env_str("NEXAI_LOG_FORMAT", "plain")
 if NEXAI_LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"NEXAI_LOG_FORMAT must be plain or json, not {NEXAI_LOG_FORMAT!r}")
 LOGGING = logging_config(fmt=NEXAI_LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+# Celery replaces the root logger's handlers with its own plain ones unless told not to.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = NEXAI_LOG_FORMAT != "json"
 
 # Operations (docs/operations.md): /metrics answers only with this bearer token (404
 # while it is unset); /readyz fails while the oldest queued charge is older than

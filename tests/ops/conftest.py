@@ -49,7 +49,7 @@ class Process:
             self.lines.put(line)
         self.lines.put(None)
 
-    def wait_for(self, text: str, timeout: float = 60) -> str:
+    def wait_for(self, text: str, timeout: float = 30) -> str:
         while True:
             line = self.lines.get(timeout=timeout)
             if line is None:
@@ -67,7 +67,11 @@ class Process:
     def stop(self) -> None:
         if self.popen.poll() is None:
             self.popen.terminate()
-        self.popen.wait(10)
+        try:
+            self.popen.wait(10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(10)
 
 
 def uvicorn(

@@ -1,17 +1,20 @@
 """Stand-in for the relay's call of gateway.metrics.request_done, until the relay
 makes it: every settlement is counted, with the values of its usage record. The
 relay settles each admitted request exactly once (gateway.relay._Settlement), so
-this counts what the lead's hook will count."""
+this counts what the lead's hook will count.
+
+Gateway modules are imported inside the functions: a server process imports this
+right after nexai.asgi has set Django up."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway import metrics, pipeline
-
 
 def counting(settle: Any) -> Any:
-    async def settle_and_count(ticket: pipeline.Ticket, **values: Any) -> None:
+    from gateway import metrics
+
+    async def settle_and_count(ticket: Any, **values: Any) -> None:
         await settle(ticket, **values)
         record = ticket.record(**values)
         metrics.request_done(
@@ -29,3 +32,9 @@ def counting(settle: Any) -> Any:
         )
 
     return settle_and_count
+
+
+def install() -> None:
+    from gateway import pipeline
+
+    pipeline.settle = counting(pipeline.settle)

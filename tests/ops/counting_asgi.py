@@ -3,10 +3,9 @@ for tests that run it in server processes of their own."""
 
 from __future__ import annotations
 
-from gateway import pipeline
 from nexai.asgi import application
-from tests.ops.counting import counting
+from tests.ops import counting
 
-pipeline.settle = counting(pipeline.settle)
+counting.install()
 
 __all__ = ["application"]
