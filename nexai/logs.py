@@ -123,10 +123,13 @@ def logging_config(*, fmt: str, level: str) -> dict[str, Any]:
     }
     if fmt == "json":
         # uvicorn gives its loggers plain handlers before Django starts; in JSON mode a
-        # worker's own lines (startup, errors) become JSON too. Not uvicorn.access:
-        # configuring it would turn on the access log that --no-access-log turned off
-        # (the usage records are the access log of /v1).
+        # worker's own lines (startup, errors) become JSON too. Configuring "uvicorn"
+        # resets its children, which would switch on the access log that
+        # --no-access-log switched off (uvicorn logs access while the logger has a
+        # handler, at a cost per request): it stays off, explicitly. The usage records
+        # are the access log of /v1.
         loggers["uvicorn"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+        loggers["uvicorn.access"] = {"handlers": [], "propagate": False}
     return {
         "version": 1,
         "disable_existing_loggers": False,

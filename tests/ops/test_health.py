@@ -133,4 +133,6 @@ def test_readyz_fails_when_postgresql_is_unreachable(tmp_path: object) -> None:
     assert "pw-s3cret" not in logged
     lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
     assert any(line["logger"] == "gateway.readiness" for line in lines)
-    assert any("Uvicorn running on" in line["message"] for line in lines)
+    assert any("Started server process" in line["message"] for line in lines)
+    # --no-access-log stays in force (an access line per request costs CPU).
+    assert not any(line["logger"] == "uvicorn.access" for line in lines)
