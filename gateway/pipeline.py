@@ -23,7 +23,7 @@ from billing.balances import WalletSnapshot
 from billing.models import Wallet
 from billing.money import credits_to_usd
 from billing.overdraw import overdraw_alert
-from gateway import errors, journal, writer
+from gateway import errors, journal, metrics, writer
 from gateway.records import Record
 from gateway.spend import Admission, Limits, Outcome, RedisDown, release_later, store
 from nexai.db import in_thread
@@ -231,7 +231,14 @@ async def heartbeat(ticket: Ticket, *, charge_so_far: int, **usage: Any) -> None
 async def settle(ticket: Ticket, **values: Any) -> None:
     """Release the reservation and queue the charge and usage record. Shielded: a
     client that disconnects while this runs must not lose the charge."""
-    await asyncio.shield(settle_record(ticket.record(**values)))
+    record = ticket.record(**values)
+    await asyncio.shield(settle_record(record))
+    metrics.request_done(
+        endpoint=record.endpoint, model=record.model, provider=record.provider,
+        status=record.status, error_code=record.error_code, latency_ms=record.latency_ms,
+        ttft_ms=record.ttft_ms, stream=record.stream, input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens, charge=record.charge,
+    )  # fmt: skip
     writer_kick()
 
 

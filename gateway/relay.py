@@ -39,11 +39,12 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeySnapshot
 from billing.costs import route_cost
-from gateway import errors, pipeline, upstream
+from gateway import errors, metrics, pipeline, upstream
 from gateway.auth import authenticate
 from gateway.errors import GatewayError
 from gateway.idempotency import Claim
 from gateway.pipeline import Ticket
+from nexai.logs import request_id_var
 from providers.adapters import Adapter, UpstreamRequest
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
@@ -159,6 +160,7 @@ def _json(data: Any, request_id: str, status: int = 200) -> HttpResponse:
 
 async def relay(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
     request_id = new_request_id()
+    request_id_var.set(request_id)  # every log line of this request carries it
     try:
         return await _lifecycle(request, endpoint, request_id)
     except GatewayError as err:
@@ -210,6 +212,9 @@ async def _answer(
             estimate=max(call.reserve, 1), stream=call.stream, started=started,
         )  # fmt: skip
     except GatewayError as err:
+        # Refusals are counted too, without the model: a made-up model name must not
+        # make a new series.
+        metrics.request_done(endpoint=endpoint.name, status=err.status, error_code=err.code)
         return err.response(endpoint.dialect, request_id)
     settle = _Settlement(ticket)
     try:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from nexai.env import env_bool, env_int, env_list, env_str
+from nexai.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -241,17 +243,18 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"user": "120/min"},
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # One line per upstream call would cost CPU on the hot path and say nothing
-        # the usage records do not.
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-    },
-}
+# NEXAI_LOG_FORMAT=json writes one JSON object per line with the request id (for log
+# collectors); the default is one plain line per record. Either way credentials are
+# replaced before anything is written (nexai/logs.py).
+NEXAI_LOG_FORMAT = env_str("NEXAI_LOG_FORMAT", "plain")
+if NEXAI_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"NEXAI_LOG_FORMAT must be plain or json, not {NEXAI_LOG_FORMAT!r}")
+LOGGING = logging_config(fmt=NEXAI_LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+# Celery replaces the root logger's handlers with its own plain ones unless told not to.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = NEXAI_LOG_FORMAT != "json"
+
+# Operations (docs/operations.md): /metrics answers only with this bearer token (404
+# while it is unset); /readyz fails while the oldest queued charge is older than
+# NEXAI_READY_MAX_WRITER_LAG seconds (0: not checked).
+NEXAI_METRICS_TOKEN = env_str("NEXAI_METRICS_TOKEN")
+NEXAI_READY_MAX_WRITER_LAG = env_int("NEXAI_READY_MAX_WRITER_LAG", 60, minimum=0)
