@@ -144,9 +144,10 @@ def _refused_with_json(gateway: AsgiServer, customer: Customer) -> None:
         headers={"authorization": f"Bearer {customer.key.secret}"},
         timeout=30,
     )
-    # Refused, never admitted unaccounted. The request path turns the store's
-    # redis.ConnectionError into a 503 in the caller's JSON (gateway/asgi.py).
-    assert response.status_code in (500, 503)
+    # Refused, never admitted unaccounted: a 503 in the caller's JSON.
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert response.headers["x-request-id"].startswith("req_")
 
 
 def _reconcile() -> None:
