@@ -362,6 +362,9 @@ class _StreamRelay:
         self.chunks = attempt.response.aiter_bytes().__aiter__()
         self.outcome: dict[str, Any] = {"status": 200}
         self.done = False
+        self.closed = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.reporting: asyncio.Future[None] | None = None
         self.failure: GatewayError | None = None  # why the stream ended before any event
 
     async def _next(self) -> list[StreamPiece]:
@@ -388,6 +391,9 @@ class _StreamRelay:
         return None
 
     async def close(self, **outcome: Any) -> None:
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
         values = {**self.stream.meter.values(), **outcome}
         await self.settle(**_served(self.ticket, self.attempt, values))
         # Closed after the charge is queued, so an upstream that sees the connection
@@ -417,11 +423,11 @@ class _StreamRelay:
                 if payload:
                     if self.ticket.first_byte is None:
                         self.ticket.first_byte = time.monotonic()
+                        self._report_in(pipeline.FIRST_REPORT_AFTER)
                     # Upstream error events may quote a key: every byte is redacted.
                     yield redact_bytes(payload)
                 if self.done:
                     return
-                await self._progress()
                 pieces = await self._next()
         except asyncio.CancelledError:
             # The client went away: stop the upstream and charge what was made.
@@ -439,10 +445,20 @@ class _StreamRelay:
         finally:
             await self.close(**self.outcome)
 
-    async def _progress(self) -> None:
-        """Every few seconds of a long stream, record what it has delivered, so that
-        if this process dies the stale sweep charges for that output."""
-        if time.monotonic() - self.ticket.last_heartbeat < pipeline.HEARTBEAT_EVERY:
+    def _report_in(self, seconds: float) -> None:
+        """Record what the stream has delivered `seconds` from now, whether or not the
+        upstream sends anything meanwhile, so that if this process dies the stale sweep
+        charges for that output. A timer, not a check per chunk: a stream that ends
+        within the first second costs no report at all."""
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(seconds, self._report_now)
+
+    def _report_now(self) -> None:
+        if self.closed:
             return
         values = self.stream.meter.values()
-        await pipeline.heartbeat(self.ticket, charge_so_far=values.pop("charge"), **values)
+        report = pipeline.heartbeat(self.ticket, charge_so_far=values.pop("charge"), **values)
+        # Held until done (a report in flight is harmless once settled: it finds no
+        # reservation); the next one is due HEARTBEAT_EVERY later.
+        self.reporting = asyncio.ensure_future(report)
+        self._report_in(pipeline.HEARTBEAT_EVERY)
