@@ -193,9 +193,8 @@ async def admit(
     spend = store()
     for _ in range(3):
         admission = await spend.admit(
-            user_id=key.user_id, key_id=key.key_id, estimate=estimate, limits=limits,
-            deadline_ms=deadline_ms, record=ticket.record(status=0),
-        )  # fmt: skip
+            record=ticket.record(status=0), limits=limits, deadline_ms=deadline_ms
+        )
         if admission.outcome is Outcome.INIT_WALLET:
             await spend.init_wallet(await _wallet_state(key.user_id))
         elif admission.outcome is Outcome.INIT_KEY:

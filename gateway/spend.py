@@ -354,16 +354,9 @@ def _sync_args(state: WalletSnapshot) -> list[int]:
 
 
 class RedisSpendStore:
-    async def admit(
-        self,
-        *,
-        user_id: int,
-        key_id: int,
-        estimate: int,
-        limits: Limits,
-        deadline_ms: int,
-        record: Record,
-    ) -> Admission:
+    async def admit(self, *, record: Record, limits: Limits, deadline_ms: int) -> Admission:
+        """Rate limits and the reservation of `record.reserved` credits, at once."""
+        user_id, key_id, estimate = record.user_id, record.api_key_id, record.reserved
         now_ms = int(time.time() * 1000)
         part = partition_of(user_id)
         key_now, key_prev = _rate_keys("k", key_id, user_id, now_ms)
@@ -534,16 +527,9 @@ class LocalSpendStore:
     def _seen(self, pair: tuple[str, str], now_ms: int) -> float:
         return _sliding(self.rates.get(pair[0], 0), self.rates.get(pair[1], 0), now_ms)
 
-    async def admit(
-        self,
-        *,
-        user_id: int,
-        key_id: int,
-        estimate: int,
-        limits: Limits,
-        deadline_ms: int,
-        record: Record,
-    ) -> Admission:
+    async def admit(self, *, record: Record, limits: Limits, deadline_ms: int) -> Admission:
+        """Rate limits and the reservation of `record.reserved` credits, at once."""
+        user_id, key_id, estimate = record.user_id, record.api_key_id, record.reserved
         now_ms = int(time.time() * 1000)
         reset = WINDOW_MS - now_ms % WINDOW_MS
         key_pair = _rate_keys("k", key_id, user_id, now_ms)
