@@ -104,3 +104,10 @@ def test_the_session_cookie_is_sent_secure_and_httponly(settings, personas: Pers
 
 def test_pages_cannot_be_framed(client: Client) -> None:
     assert client.get("/").headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_refused_form_shows_the_branded_page_not_djangos(db: None) -> None:
+    answer = Client(enforce_csrf_checks=True).post("/login/", {"username": "a", "password": "b"})
+    assert answer.status_code == 403
+    page = answer.content.decode()
+    assert 'data-testid="error-page"' in page and "CSRF verification failed" not in page
