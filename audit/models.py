@@ -1,6 +1,6 @@
 """The audit trail: one append-only row per staff action on money, keys, prices,
 providers or a customer's state (Zulip's RealmAuditLog is the model). A leaf app: it
-imports nothing of ours, so every app, including providers' callers, may write to it."""
+imports nothing of ours but nexai, so every app, including providers' callers, may write to it."""
 
 from __future__ import annotations
 
@@ -9,21 +9,14 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from nexai.append_only import AppendOnly, AppendOnlyError
 
-class ImmutableAudit(Exception):
+
+class ImmutableAudit(AppendOnlyError):
     pass
 
 
-class AuditQuerySet(models.QuerySet["AuditEntry"]):
-    # Append-only: bulk edits are refused as loudly as single ones.
-    def update(self, **kwargs: object) -> int:
-        raise ImmutableAudit("Audit entries cannot be edited.")
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise ImmutableAudit("Audit entries cannot be deleted.")
-
-
-class AuditEntry(models.Model):
+class AuditEntry(AppendOnly):
     # The staff member who acted; null for a command run from the shell (actor_label
     # says "command") or for a customer acting on their own account.
     actor = models.ForeignKey(
@@ -48,7 +41,9 @@ class AuditEntry(models.Model):
     reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    objects = AuditQuerySet.as_manager()
+    refusal = ImmutableAudit
+    edit_refusal = "Audit entries cannot be edited."
+    delete_refusal = "Audit entries cannot be deleted."
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -59,11 +54,3 @@ class AuditEntry(models.Model):
         return (
             f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_repr}"
         )
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if not self._state.adding:
-            raise ImmutableAudit("Audit entries cannot be edited.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise ImmutableAudit("Audit entries cannot be deleted.")

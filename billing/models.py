@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from nexai.append_only import AppendOnly, AppendOnlyError
+
 
 class Wallet(models.Model):
     """A user's credits. `balance` is a cache of the sum of the wallet's ledger entries,
@@ -25,20 +27,11 @@ class Wallet(models.Model):
         return f"wallet of {self.user}"
 
 
-class ImmutableLedger(Exception):
+class ImmutableLedger(AppendOnlyError):
     pass
 
 
-class LedgerQuerySet(models.QuerySet["LedgerEntry"]):
-    # The ledger is append-only: bulk edits are refused as loudly as single ones.
-    def update(self, **kwargs: object) -> int:
-        raise ImmutableLedger("Ledger entries cannot be edited; post an adjustment instead.")
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise ImmutableLedger("Ledger entries cannot be deleted; post an adjustment instead.")
-
-
-class LedgerEntry(models.Model):
+class LedgerEntry(AppendOnly):
     class Kind(models.TextChoices):
         SIGNUP_GRANT = "signup_grant", _("Signup grant")
         TOPUP = "topup", _("Top-up")
@@ -67,7 +60,9 @@ class LedgerEntry(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    objects = LedgerQuerySet.as_manager()
+    refusal = ImmutableLedger
+    edit_refusal = "Ledger entries cannot be edited; post an adjustment instead."
+    delete_refusal = "Ledger entries cannot be deleted; post an adjustment instead."
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -76,14 +71,6 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount:+d} ({self.reference})"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if not self._state.adding:
-            raise ImmutableLedger("Ledger entries cannot be edited; post an adjustment instead.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise ImmutableLedger("Ledger entries cannot be deleted; post an adjustment instead.")
 
 
 class StripeEvent(models.Model):
