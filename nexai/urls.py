@@ -13,8 +13,6 @@ urlpatterns = [
     re_path(r"^(?:api/)?v1/?$", view(catalog.root)),
     path("v1/", v1.urls),
     path("api/v1/", api_v1.urls),
-    re_path(r"^(?:api/)?v1/messages(?:/.*)?$", view(catalog.unknown_messages)),
-    re_path(r"^(?:api/)?v1/", view(catalog.unknown)),
     # Claude Code probes HEAD /api/hello before its first turn.
     path("api/hello", view(catalog.root)),
     # Probes and Prometheus (docs/operations.md).

@@ -1,5 +1,6 @@
 """GET /v1/models, /v1/models/{id} and /v1/balance: answered by the gateway itself,
-and the catch-all for unknown /v1 URLs."""
+and the base URL. Unknown /v1 URLs are Django's 404, which gateway.asgi answers in the
+path's dialect."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.http import HttpRequest
 from accounts.keycache import KeySnapshot
 from billing.models import Wallet
 from gateway import errors
-from gateway.errors import ANTHROPIC, OPENAI
+from gateway.errors import OPENAI
 from gateway.relay import Endpoint, Reply
 from gateway.spend import store
 from nexai.db import in_thread
@@ -75,14 +76,8 @@ async def parse_upgrade(request: HttpRequest, key: None) -> Reply:
     raise errors.websocket_not_supported()
 
 
-async def parse_unknown(request: HttpRequest, key: None) -> Reply:
-    raise errors.unknown_url(request.method or "GET", request.path)
-
-
 models = Endpoint("models.list", OPENAI, parse_list)
 model = Endpoint("models.retrieve", OPENAI, parse_retrieve)
 balance = Endpoint("balance", OPENAI, parse_balance)
 upgrade = Endpoint("upgrade", OPENAI, parse_upgrade, authenticated=False)
 root = Endpoint("root", OPENAI, parse_root, authenticated=False)
-unknown = Endpoint("unknown", OPENAI, parse_unknown, authenticated=False)
-unknown_messages = Endpoint("unknown", ANTHROPIC, parse_unknown, authenticated=False)
