@@ -31,12 +31,6 @@ from providers.translation.sse import sse_data
 from providers.translation.usage import Usage
 
 
-def usage_values(model: ModelInfo, usage: Usage, *, estimated: bool) -> dict[str, Any]:
-    """The usage record's values for token usage: every component, the lines charged,
-    and the charge in credits (billing.pricing)."""
-    return metering.charge_values(model.prices, usage, estimated=estimated)
-
-
 class ChatMeter:
     """A chat stream's usage: the upstream's own (its usage chunk) when it reports
     one, else nexai's estimate from the text delivered, marked as such."""
@@ -54,9 +48,10 @@ class ChatMeter:
 
     def values(self) -> dict[str, Any]:
         if self.usage:
-            return usage_values(self.model, Usage.from_openai_chat(self.usage), estimated=False)
+            usage = Usage.from_openai_chat(self.usage)
+            return metering.charge_values(self.model.prices, usage, estimated=False)
         estimate = Usage(input_tokens=self.input_estimate, output_tokens=self.counter.tokens)
-        return usage_values(self.model, estimate, estimated=True)
+        return metering.charge_values(self.model.prices, estimate, estimated=True)
 
 
 def metering_body(body: dict[str, Any], translate: Callable[[], dict[str, Any]]) -> dict[str, Any]:

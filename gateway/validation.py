@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -250,18 +251,18 @@ def responses_body(body: dict[str, Any]) -> None:
 # -- embeddings, images, speech --------------------------------------------------------
 
 
-def _embedding_input_tokens(value: Any) -> int:
+def _embedding_input_tokens(value: Any, count: Callable[[str], int]) -> int:
     """Tokens in an embeddings input (a string, strings, token ids, lists of token
-    ids), as nexai estimates them; raises the 400 for anything else."""
+    ids), each text counted by `count`; raises the 400 for anything else."""
     if isinstance(value, str) and value:
-        return metering.tokens_for_text(value)
+        return count(value)
     if isinstance(value, list) and value:
         if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             return len(value)
         total = 0
         for item in value:
             if isinstance(item, str) and item:
-                total += metering.tokens_for_text(item)
+                total += count(item)
             elif isinstance(item, list) and item and all(isinstance(v, int) for v in item):
                 total += len(item)
             else:
@@ -276,11 +277,18 @@ def _embedding_input_tokens(value: Any) -> int:
     )
 
 
-def embeddings_body(body: dict[str, Any]) -> int:
-    """Checks an embeddings request; returns its estimated input tokens."""
+def _utf8_bytes(text: str) -> int:
+    return len(text.encode())
+
+
+def embeddings_body(body: dict[str, Any]) -> tuple[int, int]:
+    """Checks an embeddings request; returns its input tokens as nexai estimates them
+    (for a record the upstream gives no usage for) and their upper bound (UTF-8 bytes:
+    a byte-level BPE token covers at least one), for the reservation."""
     if "input" not in body:
         raise missing("input")
-    tokens = _embedding_input_tokens(body["input"])
+    tokens = _embedding_input_tokens(body["input"], metering.tokens_for_text)
+    bound = _embedding_input_tokens(body["input"], _utf8_bytes)
     if body.get("encoding_format") not in (None, "float", "base64"):
         raise errors.invalid(
             "Invalid value for 'encoding_format': expected 'float' or 'base64'.",
@@ -288,7 +296,7 @@ def embeddings_body(body: dict[str, Any]) -> int:
             code="invalid_value",
         )
     positive_int(body, "dimensions")
-    return tokens
+    return tokens, bound
 
 
 def images_body(body: dict[str, Any]) -> tuple[int, str | None]:

@@ -14,7 +14,9 @@ from gateway.relay import Metered
 from providers.catalogue import ModelInfo
 
 
-def _plan(estimate: int) -> Callable[[ModelInfo], tuple[int, Meter]]:
+def _plan(tokens: tuple[int, int]) -> Callable[[ModelInfo], tuple[int, Meter]]:
+    estimate, bound = tokens
+
     def plan(model: ModelInfo) -> tuple[int, Meter]:
         def meter(raw: bytes, content_type: str) -> Metered:
             tokens = (orjson.loads(raw).get("usage") or {}).get("prompt_tokens")
@@ -23,7 +25,8 @@ def _plan(estimate: int) -> Callable[[ModelInfo], tuple[int, Meter]]:
             charge = token_charge(model.prices, input_tokens=tokens, output_tokens=0)
             return metered_at(charge, raw, content_type, input_tokens=tokens, estimated=estimated)
 
-        return token_charge(model.prices, input_tokens=estimate, output_tokens=0), meter
+        # Reserved at the bound, so concurrent requests cannot overdraw the wallet.
+        return token_charge(model.prices, input_tokens=bound, output_tokens=0), meter
 
     return plan
 

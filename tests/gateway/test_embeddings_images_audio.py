@@ -19,7 +19,7 @@ import pytest
 from gateway.models import UsageRecord
 from tests.fakes.media import mp3_bytes, png_size, wav_bytes
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway.conftest import Customer, settled
+from tests.gateway.conftest import Customer, customer_for, settled
 from tests.servers import AsgiServer
 
 MiB = 1024 * 1024
@@ -52,6 +52,25 @@ def test_embeddings_of_a_list_are_charged_on_the_reported_tokens(
     [record] = settled(funded)
     assert (record.endpoint, record.input_tokens) == ("embeddings", 1_234)
     assert_charged(funded, record, math.ceil(1_234 * 20_000 / 1_000_000))  # 25 credits
+
+
+def test_embeddings_reserve_the_utf8_bound_not_the_estimate(
+    gateway: AsgiServer, every_kind: None, fake_openai: FakeOpenAI
+) -> None:
+    """Vietnamese runs to more tokens than characters / 4: the reservation must cover
+    what the upstream can report, so a balance that covers only the estimate is a 402."""
+    text = "Xin chào thế giới, hôm nay trời đẹp quá. " * 40
+    estimate = -(-len(text) // 4) * 20_000 // 1_000_000 + 1  # credits at chars / 4
+    bound = -(-len(text.encode()) * 20_000 // 1_000_000)  # credits at UTF-8 bytes
+    assert estimate < bound
+    poor = customer_for(gateway, credits=(estimate + bound) // 2)
+    answer = httpx.post(
+        f"{poor.client.base_url}embeddings",
+        json={"model": "text-embedding-3-small", "input": text},
+        headers={"authorization": f"Bearer {poor.key.secret}"},
+    )
+    assert answer.status_code == 402
+    assert fake_openai.requests == []
 
 
 def test_embeddings_pass_base64_encoding_through(funded: Customer, fake_openai: FakeOpenAI) -> None:
