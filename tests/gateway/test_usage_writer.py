@@ -124,6 +124,49 @@ def test_a_writer_whose_lease_lapsed_mid_batch_drops_nothing_and_writes_nothing_
     _assert_written_once(charges, customers)
 
 
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_writes_all_its_partitions_in_one_batch() -> None:
+    """A second's traffic spread over 16 partitions is one transaction, not 16: the
+    batch's fixed cost is paid once (one entry per wallet, all with one batch id)."""
+    customers = _customers(6)
+    assert len({spend.partition_of(user_id) for user_id, _ in customers}) > 1
+    charges = _queue(customers, 60)
+    assert writer.flush() == 60
+    _assert_written_once(charges, customers)
+    batches = {e.reference.split(":")[1] for e in LedgerEntry.objects.filter(kind="usage")}
+    assert len(batches) == 1
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_partition_lost_mid_batch_is_left_to_its_new_owner_and_the_others_are_dropped() -> None:
+    customers = _customers(4)
+    charges = _queue(customers, 40)
+    store = spend.store()
+    parts = sorted({spend.partition_of(user_id) for user_id, _ in customers})
+    lost, kept = parts[0], parts[1:]
+    original = store.drained
+
+    def steal_first(*, partition: int, **kwargs: object) -> bool:
+        # Another writer took `lost` over while this batch was being written.
+        if partition == lost:
+            store.release(partition=lost, owner=store.holder(partition=lost) or "")
+            assert store.lease(partition=lost, owner="successor", ms=60_000)
+        return original(partition=partition, **kwargs)  # type: ignore[arg-type]
+
+    store.drained = steal_first  # type: ignore[method-assign]
+    try:
+        writer.drain_partitions(parts, owner="me")
+    finally:
+        del store.drained
+    assert all(store.queued(partition=p, limit=10) == [] for p in kept)
+    assert store.queued(partition=lost, limit=10)  # still queued: the successor's to drop
+    writer.drain_partitions([lost], owner="successor")  # replays it: refused, dropped
+    assert store.queued(partition=lost, limit=10) == []
+    _assert_written_once(charges, customers)
+
+
 # -- writer processes ------------------------------------------------------------------
 
 
