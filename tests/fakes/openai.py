@@ -232,6 +232,9 @@ class FakeOpenAI(FakeServer):
             "x-request-id": random_id("req_", 32),
             "openai-version": "2020-10-01",
             "openai-processing-ms": "7",
+            # As api.openai.com's Cloudflare front sends them (minus Secure and the
+            # domain, so that a client that kept cookies would send them back here).
+            "set-cookie": f"__cf_bm={random_id('', 43)}; path=/; HttpOnly; SameSite=None",
         }
 
     def _bad_request(

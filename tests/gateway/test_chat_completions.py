@@ -71,6 +71,17 @@ def test_a_completion_is_charged_exactly_by_the_formula(
     assert customer.key.secret not in str(upstream.headers)
 
 
+def test_one_customers_upstream_cookies_never_reach_another_customers_call(
+    customer: Customer, fake_openai: FakeOpenAI
+) -> None:
+    """Upstreams set cookies (Cloudflare's); the gateway is not a browser: what one
+    call was given is not sent with the next, whoever makes it."""
+    for _ in range(2):
+        customer.client.chat.completions.create(model="gpt-4o", messages=HELLO)
+    assert "set-cookie" in fake_openai.response_headers()
+    assert [r.headers.get("cookie") for r in fake_openai.requests] == [None, None]
+
+
 def test_a_stream_parses_chunk_by_chunk_and_is_charged_exactly(
     customer: Customer, fake_openai: FakeOpenAI
 ) -> None:
