@@ -137,6 +137,25 @@ class GatewayASGIHandler(ASGIHandler):
             response = error.response(dialect_for_path(request.path), new_request_id())
         return conform(request, response)
 
+    async def send_response(self, response: Any, send: Any) -> None:
+        """Django's, except that a stream whose view can tell when it has yielded its
+        last part (`is_last_part`) ends with that part rather than with an empty
+        message after it: one write, and one wakeup of the client, fewer a stream."""
+        is_last = getattr(response, "is_last_part", None)
+        if not response.streaming or is_last is None:
+            await super().send_response(response, send)
+            return
+        headers = [(k.encode("ascii"), v.encode("latin1")) for k, v in response.items()]
+        start = {"type": "http.response.start", "status": response.status_code}
+        await send({**start, "headers": headers})
+        async with contextlib.aclosing(aiter(response)) as content:
+            async for part in content:
+                last = is_last()
+                await send({"type": "http.response.body", "body": part, "more_body": not last})
+                if last:
+                    return
+        await send({"type": "http.response.body"})
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         # No ThreadSensitiveContext: nothing on this path runs thread-sensitive code.
         await self.handle(scope, receive, send)

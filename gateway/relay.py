@@ -339,6 +339,8 @@ async def _stream(
         await relay.close(charge=0, **_failure(err))
         return _error(ticket, call, err, dialect)
     response = StreamingHttpResponse(relay.run(first), content_type=stream.content_type)
+    # The ASGI handler ends the response with the part that ends the stream.
+    response.is_last_part = lambda: relay.done  # type: ignore[attr-defined]
     response["cache-control"] = "no-cache"
     response["x-accel-buffering"] = "no"
     return _with_headers(ticket, call, response)
