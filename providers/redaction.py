@@ -225,7 +225,7 @@ def _suspect(data: bytes, p: _Patterns) -> bool:
     """Whether `data` may hold a piece of a secret or a masked one's end: False is
     certain, True sends it to the exact patterns. A token (a maximal run of key
     characters) holds every piece of a secret it could, and the end a mask shows is a
-    whole token, or the end of one that holds the "xxxx" mask."""
+    whole token or, in the two cases below, the end of one."""
     assert p.tokens is not None
     clean = p.clean
     new = set(data.translate(p.tokens).split())
@@ -236,7 +236,11 @@ def _suspect(data: bytes, p: _Patterns) -> bool:
             return True
         if len(token) >= FRAGMENT and _holds_piece(token, p):
             return True
-        if b"xxxx" in token and any(token[-n:] in tails for n in range(MIN_TAIL, FRAGMENT)):
+        # Inside a token, a shown end follows an "xxxx" mask, or "in"/"with" when it
+        # starts with a "-" ("ending with-a1b2" is a word boundary).
+        if (b"xxxx" in token or b"-" in token) and any(
+            token[-n:] in tails for n in range(MIN_TAIL, FRAGMENT)
+        ):
             return True
     if len(clean) > _CLEAN_MAX:
         clean.clear()

@@ -15,6 +15,7 @@ from tests.gateway.test_faults_secrets import messages_quoting
 OPENAI = "sk-proj-" + secrets.token_urlsafe(36)
 ANTHROPIC = "sk-ant-api03-" + secrets.token_urlsafe(36)
 AZURE = secrets.token_hex(16)
+DASHED = "sk-" + secrets.token_hex(16) + "-ab12c"  # an end that starts with a "-"
 DOTTED = (
     "tok." + secrets.token_hex(8) + "." + secrets.token_hex(4)
 )  # a character keys seldom hold: the exact path
@@ -68,6 +69,19 @@ def test_every_quoted_form_is_redacted_as_the_exact_patterns_do(
                 assert b"[redacted]" in out
 
 
+def test_an_end_that_starts_with_a_dash_is_redacted_right_after_ending_with(
+    redacting: Callable[..., None],
+) -> None:
+    redacting(DASHED)
+    for data in (
+        f"key ends with{DASHED[-6:]}".encode(),
+        _sse(f"The key ending with{DASHED[-6:]}."),
+    ):
+        out = redaction.redact_bytes(data)
+        assert out == exact(data, DASHED)
+        assert DASHED[-6:].encode() not in out
+
+
 def test_a_chunk_of_clean_tokens_seen_before_still_gives_away_a_new_secret(
     redacting: Callable[..., None],
 ) -> None:
@@ -93,14 +107,15 @@ def test_random_text_around_secrets_is_redacted_as_the_exact_patterns_do(
 ) -> None:
     """Text made of words, masks, phrases and pieces and ends of the secrets, cut
     anywhere: whatever the fast look lets through, the exact patterns let through."""
-    keys = (OPENAI, AZURE)
+    keys = (OPENAI, AZURE, DASHED)
     redacting(*keys)
     rng = random.Random(20261202)
     parts = ["the", "key", "ending in", "ends with", "***", "...", "\u2026", "xxxx", " ", '"', ":"]
+    parts += ["-", "_", "\\"]
     parts += ["chatcmpl-9a8b7c", "Hello", "**", "\\n", "data: "]
     for secret in keys:
-        parts += [secret, secret[-4:], secret[-7:], secret[:6], secret[10:22], secret[3:14]]
-    for _ in range(3_000):
+        parts += [secret, secret[-4:], secret[-6:], secret[:6], secret[10:22], secret[3:14]]
+    for _ in range(5_000):
         text = "".join(rng.choice(parts) + rng.choice(("", " ", "")) for _ in range(8))
         data = text.encode()[: rng.randint(1, len(text.encode()))]
         assert redaction.redact_bytes(data) == exact(data, *keys), data
