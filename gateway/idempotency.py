@@ -13,7 +13,7 @@ live in the shared cache (Redis when REDIS_URL is set, so every process sees the
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -101,25 +101,37 @@ class Claim:
             return response
         headers = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
         if isinstance(response, StreamingHttpResponse):
-            response.streaming_content = self._recorded(response.streaming_content, headers)
+            is_last = getattr(response, "is_last_part", None)
+            response.streaming_content = self._recorded(
+                response.streaming_content, headers, is_last
+            )
             return response
         await self._store(response.status_code, headers, response.content)
         return response
 
     async def _recorded(
-        self, content: AsyncIterator[bytes], headers: dict[str, str]
+        self,
+        content: AsyncIterator[bytes],
+        headers: dict[str, str],
+        is_last: Callable[[], bool] | None,
     ) -> AsyncIterator[bytes]:
+        """The stream as it goes, kept once whole. A stream that can tell its last part
+        (the ASGI handler then ends the response with it) is kept before that part
+        goes out: a client that saw the end can replay it at once."""
         parts: list[bytes] = []
-        complete = False
+        stored = False
         try:
             async for part in content:
                 parts.append(part)
+                if is_last is not None and is_last():
+                    await self._store(200, headers, b"".join(parts))
+                    stored = True
                 yield part
-            complete = True
-        finally:
-            if complete:
+            if not stored:
                 await self._store(200, headers, b"".join(parts))
-            else:
+                stored = True
+        finally:
+            if not stored:
                 await self.release()
 
     async def _store(self, status: int, headers: dict[str, str], body: bytes) -> None:
