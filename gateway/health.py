@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
@@ -34,6 +33,7 @@ from django.utils import timezone
 
 from nexai.db import in_thread
 from providers import health as store
+from providers import http
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
 from providers.health import CLOSED, HALF_OPEN, OPEN, Health
 from providers.models import ProviderKey
@@ -164,7 +164,7 @@ def _summary(status: int | None, error: str) -> str:
     return error.split(":", 1)[0]
 
 
-def retry_after(response: httpx.Response) -> float:
+def retry_after(response: http.UpstreamResponse) -> float:
     """How long a 429 asks us to wait, bounded: Retry-After-Ms, Retry-After in seconds or
     as an HTTP date, else RATE_DEFAULT."""
     headers = response.headers

@@ -33,7 +33,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
 import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
@@ -45,6 +44,7 @@ from gateway.errors import GatewayError
 from gateway.idempotency import Claim
 from gateway.pipeline import Ticket
 from nexai.logs import request_id_var
+from providers import http
 from providers.adapters import Adapter, UpstreamRequest
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
@@ -297,7 +297,7 @@ async def _whole(
         async with asyncio.timeout(attempt.remaining()):
             raw = await attempt.response.aread()
         metered = call.whole(attempt, raw, content_type)
-    except (TimeoutError, httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+    except (TimeoutError, http.TransportError, ValueError, KeyError, TypeError) as exc:
         err = _read_failure(exc)
         await attempt.failed(err.message)
         await settle(**_failure(err), **attempt.route_values())
@@ -386,7 +386,7 @@ class _StreamRelay:
                 pieces = await self._next()
                 if pieces:
                     return pieces
-        except (TimeoutError, httpx.HTTPError) as exc:
+        except (TimeoutError, http.TransportError) as exc:
             self.failure = _read_failure(exc)
             return None
         self.failure = errors.upstream_failed("The upstream's stream carried no answer.")
@@ -435,7 +435,7 @@ class _StreamRelay:
             # The client went away: stop the upstream and charge what was made.
             await self.close(status=499, error_code="client_disconnected", client_disconnected=True)
             raise
-        except (TimeoutError, httpx.HTTPError) as exc:
+        except (TimeoutError, http.TransportError) as exc:
             err = (
                 errors.upstream_timeout()
                 if isinstance(exc, TimeoutError)

@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
 from gateway import errors, health
 from providers import health as health_store
 from providers import http
@@ -41,7 +39,7 @@ Build = Callable[[Adapter, RouteInfo, UpstreamKey], UpstreamRequest]
 
 @dataclass
 class Attempt:
-    response: httpx.Response  # open: the caller reads it, then closes it
+    response: http.UpstreamResponse  # open: the caller reads it, then closes it
     adapter: Adapter
     route: RouteInfo
     key: UpstreamKey
@@ -78,19 +76,9 @@ def max_attempts(model: ModelInfo) -> int:
     return value if isinstance(value, int) and value >= 1 else DEFAULT_MAX_ATTEMPTS
 
 
-async def _send(request: UpstreamRequest, timeout: float) -> httpx.Response:
-    client = http.client()
-    built = client.build_request(
-        request.method,
-        request.url,
-        headers=request.headers,
-        content=request.content,
-        json=request.json if request.content is None else None,
-        files=request.files,
-        data=request.data,
-    )
+async def _send(request: UpstreamRequest, timeout: float) -> http.UpstreamResponse:
     async with asyncio.timeout(timeout):
-        return await client.send(built, stream=True)
+        return await http.send(request)
 
 
 NEXT_KEY, NEXT_ROUTE, TIMED_OUT = "next key", "next route", "timed out"
@@ -142,8 +130,8 @@ class _Call:
             self.timeouts += 1
             await health.failed(c, error="timeout", latency_ms=took())
             return TIMED_OUT
-        except httpx.HTTPError as exc:
-            await health.failed(c, error=f"connection error: {type(exc).__name__}")
+        except http.TransportError as exc:
+            await health.failed(c, error=f"connection error: {exc}")
             return NEXT_KEY
         if response.status_code < 400:
             await health.succeeded(c, latency_ms=took())
@@ -229,14 +217,14 @@ def _failure(call: _Call, any_key: bool) -> errors.GatewayError:
 
 
 async def _refuse(
-    response: httpx.Response, adapter: Adapter, c: health.Candidate, latency_ms: int
+    response: http.UpstreamResponse, adapter: Adapter, c: health.Candidate, latency_ms: int
 ) -> str:
     """Deal with a non-2xx answer: say what to try next, or raise when the client's
     request is what the upstream refused."""
     status = response.status_code
     try:
         content = await response.aread()
-    except httpx.HTTPError:
+    except (http.TransportError, TimeoutError):
         content = b""
     finally:
         await response.aclose()

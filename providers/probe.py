@@ -61,27 +61,23 @@ async def _send(route: Route, key: ProviderKey) -> Probe:
         request = adapter.chat_request(body, route=info, key=upstream_key, stream=False)
     else:
         raise Unsupported(f"the test sends chat or embedding requests, not {route.model.type}")
-    client = http.client()
     started = time.monotonic()
     try:
         async with asyncio.timeout(min(info.provider.timeout, 30)):
-            response = await client.request(
-                request.method, request.url, headers=request.headers,
-                content=request.content,
-                json=request.json if request.content is None else None,
-            )  # fmt: skip
+            response = await http.send(request)
+            content = await response.aread()
     except TimeoutError:
         return Probe(False, None, int((time.monotonic() - started) * 1000), "no answer in time")
-    except Exception as exc:  # a connection error of any kind: say which
-        return Probe(False, None, int((time.monotonic() - started) * 1000), type(exc).__name__)
+    except http.TransportError as exc:  # a connection error of any kind: say which
+        return Probe(False, None, int((time.monotonic() - started) * 1000), str(exc))
     finally:
         await http.aclose()
     latency = int((time.monotonic() - started) * 1000)
     if response.status_code >= 400:
-        said = adapter.error_message(response.status_code, response.content)
+        said = adapter.error_message(response.status_code, content)
         return Probe(False, response.status_code, latency, said or response.reason_phrase)
     try:
-        data = orjson.loads(response.content)
+        data = orjson.loads(content)
         answer = _answer(route.model.type, info.provider.kind, data, model=route.model.public_id)
     except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
         return Probe(False, response.status_code, latency, "an answer that could not be read")
