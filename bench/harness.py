@@ -326,6 +326,9 @@ class Drain:
     held: int  # reservations of this cell still held after it (see `drain`)
 
 
+STEADY = 0.5  # seconds reservations stay put before they count as left held
+
+
 def drain(held_before: int, timeout: float = 120) -> Drain:
     """Wait until the writers have written every charge and the requests in flight
     when wrk stopped have settled: only then is the writers' (and PostgreSQL's) work
@@ -350,9 +353,6 @@ def drain(held_before: int, timeout: float = 120) -> Drain:
     # had watched them stay put long enough.
     ended = steady if held else time.monotonic()
     return Drain(first.queued, ended - started, held)
-
-
-STEADY = 0.5
 
 
 @dataclass(frozen=True, slots=True)
