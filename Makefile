@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint format bench screenshots periodic chromium
+.PHONY: install run test lint format bench bench-scale wrk screenshots periodic chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,10 +43,18 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Throughput and added latency of the gateway on PostgreSQL + Redis (docs/performance.md).
-bench: install
-	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+# The capacity picture on PostgreSQL + Redis in one run (docs/performance.md): throughput,
+# added latency and CPU per request of each server, the write path, and K hosts x M
+# writers with the capacity that follows (about 5 minutes; `bench/run.py --help` for
+# shorter runs). `make bench-scale` runs the last part alone.
+bench: install wrk
 	$(BIN)/python bench/run.py
+
+bench-scale: install wrk
+	$(BIN)/python bench/scale.py
+
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 # The periodic jobs (settle stale reservations, verify wallets) without a Celery beat.
 periodic: install

@@ -1,251 +1,281 @@
-"""`make bench`: the gateway's throughput and added latency, with everything on.
+"""`make bench`: the gateway's capacity picture in one run, with everything on.
 
-Starts the fake upstream (bench/upstream.py) and the gateway on PostgreSQL + Redis
-(auth, rate limits, metering, batched settlement), then drives chat completions,
-streamed and not, at concurrency 1, 16 and 64 with wrk: straight at the upstream,
-then through the gateway under each ASGI server. Prints a Markdown table (also saved
-to bench/results/latest.md) and checks afterwards that every request served was
-metered and every wallet still equals its ledger.
+1. Servers. Starts the fake upstream (bench/upstream.py) and the gateway on PostgreSQL
+   + Redis (auth, rate limits, metering, batched settlement, one usage writer beside
+   the servers), then drives chat completions, streamed and not, at concurrency 1, 16
+   and 64 with wrk: straight at the upstream, then through the gateway under each ASGI
+   server. Each gateway cell also gets the CPU each component spent per request, from
+   /proc, over the cell and the writer's drain after it. Then checks that every request
+   served was metered and every wallet still equals its ledger.
+2. Write path: bench/writer.py's benchmark (usage records/s one writer, then two, land
+   in PostgreSQL), in a process of its own, as it sets Django up on its own database.
+3. Scale-out: bench/scale.py's K hosts x M writers, and the capacity that follows.
+
+Prints one Markdown report (also saved to bench/results/latest.md) that ends with a
+summary. `--no-writer` and `--no-scale` skip sections. BENCH_PG, BENCH_REDIS,
+BENCH_DB_PREFIX and BENCH_WRITER_REDIS: see bench/harness.py and bench/writer.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import io
+import multiprocessing
 import os
-import re
+import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 
-import psycopg
+import capacity
+import cpu
+import harness
+import scale
+import writer
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
-DB_NAME = "nexai_bench"
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/1")
-BODY = {
-    "model": "bench-model",
-    "messages": [{"role": "user", "content": "Say hello"}],
-    "max_tokens": 64,
-}
-SERVERS = {
-    "uvicorn": lambda port: [PY, "-m", "uvicorn", "nexai.asgi:application", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "2", "--no-access-log",
-                             "--log-level", "warning", "--lifespan", "off",
-                             "--loop", "uvloop", "--http", "httptools"],
-    "granian": lambda port: [PY, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "2", "--loop", "uvloop",
-                             "--no-ws", "--log-level", "warning", "nexai.asgi:application"],
-    "daphne": lambda port: [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                            "--verbosity", "0", "nexai.asgi:application"],
-}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process on port {port} exited with {process.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
-def env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "nexai.settings",
-        "DATABASE_URL": f"{PG}/{DB_NAME}",
-        "DB_CONN_MAX_AGE": "600",
-        "REDIS_URL": REDIS,
-        "SECRET_KEY": "bench-only-secret",
-        "DEBUG": "0",
-        "NEXAI_PAID_RPM": "100000000",
-        "LOG_LEVEL": "WARNING",
-        "BENCH_UPSTREAM_KEY": "sk-bench-upstream",
-    }
-
-
-def manage(*args: str) -> str:
-    run = subprocess.run(
-        [PY, "manage.py", *args], cwd=ROOT, env=env(), capture_output=True, text=True
-    )
-    if run.returncode != 0:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{run.stderr}")
-    return run.stdout
-
-
-def prepare(upstream_port: int) -> str:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    subprocess.run(["redis-cli", "-u", REDIS, "flushdb"], check=True, capture_output=True)
-    manage("migrate", "--noinput")
-    catalogue = ROOT / "bench" / "results" / "providers.yaml"
-    catalogue.write_text(
-        f"""providers:
-  - name: bench-upstream
-    kind: openai
-    base_url: http://127.0.0.1:{upstream_port}/v1
-    keys: [env:BENCH_UPSTREAM_KEY]
-models:
-  - id: bench-model
-    routes: [{{provider: bench-upstream, upstream_model: gpt-4o-mini}}]
-    price: {{input_per_mtok: 150000, output_per_mtok: 600000}}
-"""
-    )
-    manage("load_providers", str(catalogue))
-    out = manage("create_api_key", "--email", "bench@example.com", "--credits", str(10**13))
-    return out.strip().splitlines()[-1]
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 Row = tuple[str, str, int, dict[str, float]]
+WORKERS = {"uvicorn": 2, "granian": 2, "daphne": 1}
+# Issue 14's targets on the project's 2-core machine.
+TARGET_RPS = {"json": 1300, "stream": 1100}
+TARGET_ADDED_P50 = 1.5
+TARGET_WRITER, TARGET_TWO_WRITERS = 20_000, 1.6
 
 
-def wrk(url: str, key: str, *, concurrency: int, seconds: int, stream: bool) -> dict[str, float]:
-    body = json.dumps({**BODY, "stream": stream})
-    run = subprocess.run(
-        ["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{seconds}s", "--latency",
-         "-s", str(ROOT / "bench" / "post.lua"), url],
-        env={**os.environ, "BENCH_BODY": body, "BENCH_KEY": key},
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    out = run.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    latency = {}
-    for pct in ("50", "99"):
-        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        latency[pct] = float(match.group(1)) * _UNITS[match.group(2)]
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": latency["50"], "p99": latency["99"], "total": total,
-            "errors": int(bad.group(1)) if bad else 0}  # fmt: skip
-
-
-def measure_server(name: str, key: str, *, seconds: int) -> list[Row]:
-    port = free_port()
-    server = subprocess.Popen(SERVERS[name](port), cwd=ROOT, env=env())
+def measure_server(
+    name: str, key: str, *, writer_pid: int, upstream: harness.Upstream, seconds: int
+) -> list[Row]:
+    [(server, port)] = harness.servers_start(name, 1, workers=WORKERS[name])
+    parts = harness.components(
+        gateways=[server.pid], writers=[writer_pid], upstream=upstream.process.pid
+    )
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
     rows = []
     try:
-        wait_port(port, server)
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        wrk(url, key, concurrency=16, seconds=1, stream=False)  # warm caches and pools
+        harness.measure([], [harness.Load(url, (key,), 16, 1, False)])  # warm caches and pools
         # Every concurrency for the multi-worker servers; daphne (one process, for
         # development) at c=16 for comparison.
         concurrencies = (16,) if name == "daphne" else (1, 16, 64)
         for stream in (False, True):
             for c in concurrencies:
-                result = wrk(url, key, concurrency=c, seconds=seconds, stream=stream)
-                rows.append((name, "stream" if stream else "json", c, result))
+                cell = harness.measure(parts, [harness.Load(url, (key,), c, seconds, stream)])
+                ms = {f"ms {k}": v for k, v in cell.per_request().items()}
+                extra = {"others": cell.others, "held": cell.drain.held}
+                rows.append((name, mode(stream), c, cell.results[0] | ms | extra))
     finally:
-        server.terminate()
-        server.wait(20)
+        harness.stop([server])
     return rows
+
+
+def mode(stream: bool) -> str:
+    return "stream" if stream else "json"
 
 
 def median_rows(runs: list[list[Row]]) -> list[Row]:
     """Each cell's median over the repeats (in the order of the first run)."""
     cells: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     for run in runs:
-        for name, mode, c, result in run:
-            cells.setdefault((name, mode, c), []).append(result)
+        for name, kind, c, result in run:
+            cells.setdefault((name, kind, c), []).append(result)
     return [
-        (name, mode, c, {k: statistics.median(r[k] for r in results) for k in results[0]})
-        for (name, mode, c), results in cells.items()
+        (name, kind, c, {k: statistics.median(r[k] for r in results) for k in results[0]})
+        for (name, kind, c), results in cells.items()
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per cell; the median is shown")
-    parser.add_argument("--servers", default="granian,uvicorn,daphne")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (make bench installs Debian's wrk)")
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    upstream_port = free_port()
-    upstream = subprocess.Popen(
-        [PY, str(ROOT / "bench" / "upstream.py"), "--port", str(upstream_port)]
-    )
+def servers(args: argparse.Namespace, upstream: harness.Upstream) -> tuple[list[Row], int]:
+    """The servers' table: each cell's median over the repeats, and the requests
+    served through the gateway (wrk's count, warm-ups excluded)."""
+    [customer] = harness.prepare(customers=1, upstream_port=upstream.port)
+    direct = f"http://127.0.0.1:{upstream.port}/v1/chat/completions"
+    # The usage writer runs beside the servers, as in production (docs/operations.md).
+    [usage_writer] = harness.writers_start(1, harness.env())
     runs: list[list[Row]] = []
-    served = 0
     try:
-        wait_port(upstream_port, upstream)
-        key = prepare(upstream_port)
-        direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
-        # The usage writer runs beside the servers, as in production (docs/operations.md).
-        writer = subprocess.Popen([PY, "manage.py", "run_usage_writer"], cwd=ROOT, env=env(),
-                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
-        writer.stdout.readline()  # it says so once it is up: start measuring after that
         for _ in range(args.repeat):
             run: list[Row] = []
             for stream in (False, True):
                 for c in (1, 16, 64):
-                    result = wrk(direct, "", concurrency=c, seconds=args.seconds, stream=stream)
-                    run.append(("upstream", "stream" if stream else "json", c, result))
+                    result = harness.wrk(harness.Load(direct, (), c, args.seconds, stream))
+                    run.append(("upstream", mode(stream), c, result))
             for name in args.servers.split(","):
-                run += measure_server(name, key, seconds=args.seconds)
+                run += measure_server(
+                    name, customer.secret, writer_pid=usage_writer.pid, upstream=upstream,
+                    seconds=args.seconds,
+                )  # fmt: skip
             runs.append(run)
-        served = sum(
-            r[3]["total"] - r[3]["errors"] for run in runs for r in run if r[0] != "upstream"
-        )
-        writer.terminate()
-        writer.wait(30)
     finally:
-        upstream.terminate()
-    report(median_rows(runs), served, repeats=args.repeat)
+        harness.stop([usage_writer])
+    served = sum(r[3]["total"] - r[3]["errors"] for run in runs for r in run if r[0] != "upstream")
+    return median_rows(runs), served
 
 
-def report(rows: list[Row], served: int, *, repeats: int) -> None:
-    base = {(mode, c): r for name, mode, c, r in rows if name == "upstream"}
+SERVER_CPU = (cpu.GATEWAY, cpu.WRITER, cpu.POSTGRES, cpu.REDIS, cpu.SYSTEM, cpu.LOAD)
+
+
+def servers_report(rows: list[Row], served: int, *, repeats: int, seconds: int) -> list[str]:
+    base = {(kind, c): r for name, kind, c, r in rows if name == "upstream"}
     lines = [
-        "| path | mode | c | req/s | p50 ms | p99 ms | added p50 ms | errors |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, mode, c, r in rows:
-        added = "" if name == "upstream" else f"{r['p50'] - base[(mode, c)]['p50']:.2f}"
+        f"## Servers (wrk, {seconds} s a cell, the median of {repeats} run(s))",
+        "",
+        f"| path | mode | c | req/s | p50 ms | p99 ms | added p50 ms | errors | {scale.CPU_HEAD} | others (cores) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, kind, c, r in rows:
+        path = name if name == "upstream" else f"{name} x{WORKERS[name]}"
+        added = "" if name == "upstream" else f"{r['p50'] - base[(kind, c)]['p50']:.2f}"
+        used = [f"{r[f'ms {k}']:.2f}" if f"ms {k}" in r else "" for k in SERVER_CPU]
+        others = f"{r['others']:.2f}" if "others" in r else ""
         lines.append(
-            f"| {name} | {mode} | {c} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {added} | {int(r['errors'])} |"
+            f"| {path} | {kind} | {c} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+            f"{added} | {int(r['errors'])} | {' | '.join(used)} | {others} |"
         )
-    # Everything served must have been metered: drain the queue and count the records.
-    manage("run_periodic_jobs")
-    metered = manage(
-        "shell", "--no-imports", "-c",
-        "from gateway.models import UsageRecord; print(UsageRecord.objects.count())",
-    )  # fmt: skip
-    lines.append("")
-    lines.append(
+    lines += ["", metering_check(served)]
+    held = int(sum(r.get("held", 0) for *_, r in rows))
+    if held:
+        lines.append(
+            f"{held} reservation(s) of requests wrk cut off at the end of a cell stayed held "
+            "after it (the stale sweep releases them): "
+            + ", ".join(f"{n} {k} c={c}: {int(r['held'])}" for n, k, c, r in rows if r.get("held"))
+            + "."
+        )
+    return [*lines, "", CPU_NOTE]
+
+
+CPU_NOTE = (
+    "CPU columns: milliseconds of CPU per request, from /proc, over the cell and the "
+    "writer's drain after it: gateway (the server's processes), writer (run_usage_writer), "
+    "PostgreSQL (its own processes and our database's backends), Redis (the whole server); "
+    "system is their sum; load gen is wrk and the fake upstream, not counted in it. Others: "
+    "cores that other work on the machine used meanwhile (0 on a quiet machine)."
+)
+
+
+def metering_check(served: int) -> str:
+    """Everything served must have been metered: drain the queue, count the records,
+    and verify every wallet against its ledger (run_periodic_jobs exits on a drift)."""
+    from django.core.management import call_command
+
+    from gateway.models import UsageRecord
+
+    call_command("run_periodic_jobs", stdout=io.StringIO())
+    return (
         f"Requests served through the gateway (wrk's count, warm-ups excluded): {served}; "
-        f"usage records written: {metered.strip()} (warm-ups included); "
+        f"usage records written: {UsageRecord.objects.count()} (warm-ups included); "
         "every wallet equals its ledger (run_periodic_jobs)."
     )
-    lines.append(f"Each cell: the median of {repeats} run(s).")
-    lines.append(f"Machine: {os.cpu_count()} cores, {platform_line()}")
-    text = "\n".join(lines)
+
+
+def flat_out(rates: writer.Rates | None) -> capacity.FlatOut | None:
+    if rates is None:
+        return None
+    return capacity.FlatOut(rates.one.rate, rates.one.cpu_ms[cpu.POSTGRES])
+
+
+def write_path(records: int) -> writer.Rates:
+    """bench/writer.py's benchmark in a process of its own: Django is set up once a
+    process, and it needs its own database."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        return pool.submit(writer.benchmark, records=records, customers=200).result()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5, help="seconds a server cell")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per cell; the median is shown")
+    parser.add_argument("--servers", default="granian,uvicorn,daphne")
+    parser.add_argument("--no-writer", action="store_true", help="skip the write path")
+    parser.add_argument("--writer-records", type=int, default=50_000, help="records a cell")
+    parser.add_argument("--no-scale", action="store_true", help="skip the scale-out")
+    scale.add_arguments(parser)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (make bench installs Debian's wrk)")
+    harness.setup_django(harness.env())
+    started = datetime.now(UTC)
+    upstream = harness.upstream_start()
+    rates, cells = None, []
+    try:
+        rows, served = servers(args, upstream)
+        lines = servers_report(rows, served, repeats=args.repeat, seconds=args.seconds)
+        if not args.no_writer:
+            rates = write_path(args.writer_records)
+            lines += [
+                "",
+                f"## Write path (bench/writer.py, {args.writer_records:,} records a cell)",
+                "",
+            ]
+            lines += rates.table()
+        if not args.no_scale:
+            cells = scale.simulate(args, upstream)
+            lines += ["", *scale.report(cells, args, flat_out(rates))]
+    finally:
+        harness.stop([upstream.process])
+    minutes = (datetime.now(UTC) - started).total_seconds() / 60
+    head = [f"# make bench, {started:%Y-%m-%d %H:%M} UTC ({minutes:.1f} min)", "", machine(), ""]
+    text = "\n".join(head + lines + [""] + summary(rows, rates, cells, args))
     print(text)
-    (ROOT / "bench" / "results" / "latest.md").write_text(text + "\n")
+    (harness.ROOT / "bench" / "results" / "latest.md").write_text(text + "\n")
 
 
-def platform_line() -> str:
-    import platform
+def machine() -> str:
+    return (
+        f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.platform()}; wrk, the fake upstream, "
+        "PostgreSQL, Redis and the usage writers on the same cores."
+    )
 
-    return f"{platform.python_implementation()} {platform.python_version()}, {platform.platform()}"
+
+def summary(
+    rows: list[Row], rates: writer.Rates | None, cells: list[scale.Cell], args: argparse.Namespace
+) -> list[str]:
+    names = [name for name, *_ in rows if name != "upstream"]
+    name = "uvicorn" if "uvicorn" in names else names[0]
+    cell = {(kind, c): r for n, kind, c, r in rows if n == name}
+    base = {(kind, c): r for n, kind, c, r in rows if n == "upstream"}
+    lines = ["## Summary", ""]
+    if (("json", 16) in cell) and (("stream", 16) in cell):
+        json16, stream16 = cell["json", 16], cell["stream", 16]
+        lines.append(
+            f"- c=16 req/s, {name} x{WORKERS[name]}: {json16['rps']:,.0f} non-streaming, "
+            f"{stream16['rps']:,.0f} streaming (targets {TARGET_RPS['json']:,} / "
+            f"{TARGET_RPS['stream']:,})"
+        )
+        lines.append(
+            f"- whole-system CPU per request at c=16: {json16[f'ms {cpu.SYSTEM}']:.2f} ms "
+            f"non-streaming, {stream16[f'ms {cpu.SYSTEM}']:.2f} ms streaming (gateway "
+            f"{json16[f'ms {cpu.GATEWAY}']:.2f} / {stream16[f'ms {cpu.GATEWAY}']:.2f}, the rest "
+            "writer + PostgreSQL + Redis)"
+        )
+    if (("json", 1) in cell) and (("stream", 1) in cell):
+        added = [cell[kind, 1]["p50"] - base[kind, 1]["p50"] for kind in ("json", "stream")]
+        lines.append(
+            f"- c=1 added p50, {name}: {added[0]:.2f} ms non-streaming, {added[1]:.2f} ms "
+            f"streaming (target at most {TARGET_ADDED_P50} ms)"
+        )
+    if rates:
+        lines.append(
+            f"- usage writer: {rates.one.rate:,.0f} records/s alone, {rates.two.rate:,.0f} with "
+            f"two ({rates.two.rate / rates.one.rate:.2f}x) (targets {TARGET_WRITER:,} and "
+            f"{TARGET_TWO_WRITERS}x)"
+        )
+    others = [r["others"] for *_, r in rows if "others" in r]
+    others += [c.measured.others for c in cells]
+    if others:
+        lines.append(
+            f"- other work on the machine used {statistics.mean(others):.2f} cores on average "
+            "during the measured cells (0 on a quiet machine)"
+        )
+    if cells:
+        lines += [
+            "",
+            *scale.matrix(cells),
+            "",
+            *scale.hosts_line(cells, args, flat_out(rates)),
+        ]
+    return lines
 
 
 if __name__ == "__main__":

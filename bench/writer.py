@@ -1,8 +1,8 @@
 """The write path: usage records per second that `run_usage_writer` lands in
 PostgreSQL, with one writer and with two working in parallel.
 
-Creates a database `nexai_bench_writer` (dropped and made again; every migration, so
-every index the dashboard reads through), W customers with a key each, and queues N
+Creates a database `PREFIX_writer` (dropped and made again; every migration, so every
+index the dashboard reads through), W customers with a key each, and queues N
 settled requests in Redis exactly as the gateway does (the settlement script). The
 partitions are held by this script meanwhile, so the writers that start wait; the
 clock starts when it lets go of them and stops when the queue is empty and every
@@ -11,69 +11,27 @@ wallet equals its ledger.
 
     .venv/bin/python bench/writer.py [--records 100000] [--customers 200]
 
-BENCH_PG (default postgres://postgres@127.0.0.1:5432) and BENCH_REDIS (default
-redis://127.0.0.1:6379/15, a database this script empties) say where.
+BENCH_PG (default postgres://postgres@127.0.0.1:5432) says where; BENCH_WRITER_REDIS,
+else BENCH_REDIS (default redis://127.0.0.1:6379/15), is a Redis database this script
+empties; BENCH_DB_PREFIX (default nexai_bench) names the database. `bench/run.py`
+runs `benchmark` as its write-path section.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
-import psycopg
+import cpu
+import harness
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
-DB_NAME = "nexai_bench_writer"
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
+REDIS = os.environ.get("BENCH_WRITER_REDIS") or os.environ.get(
+    "BENCH_REDIS", "redis://127.0.0.1:6379/15"
+)
+DB_NAME = f"{harness.DB_PREFIX}_writer"
 HOLDER = "bench-holds-the-partitions"
-
-
-def env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "nexai.settings",
-        "DATABASE_URL": f"{PG}/{DB_NAME}",
-        "DB_CONN_MAX_AGE": "600",
-        "REDIS_URL": REDIS,
-        "SECRET_KEY": "bench-only-secret",
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def setup_django() -> None:
-    os.environ.update(env())
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def prepare(customers: int) -> list[tuple[int, int]]:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    subprocess.run(
-        [PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env(), check=True,
-        capture_output=True,
-    )  # fmt: skip
-    from accounts.services import api_key_create, user_get_or_create
-    from billing.services import credits_grant
-    from nexai import redis as nxredis
-
-    nxredis.sync_client().flushdb()
-    out = []
-    for i in range(customers):
-        user, _ = user_get_or_create(email=f"bench{i}@example.com")
-        credits_grant(user=user, amount=10**12, reference=f"bench-grant-{i}")
-        out.append((user.pk, api_key_create(user=user, name="bench").key.pk))
-    return out
 
 
 def hold_partitions(*, hold: bool) -> None:
@@ -87,7 +45,7 @@ def hold_partitions(*, hold: bool) -> None:
             store.release(partition=partition, owner=HOLDER)
 
 
-def queue(customers: list[tuple[int, int]], n: int, *, run: int) -> None:
+def queue(customers: list[harness.Customer], n: int, *, run: int) -> None:
     """n settlements, through the gateway's own settlement script, pipelined."""
     from gateway import spend
     from gateway.records import Record
@@ -96,9 +54,10 @@ def queue(customers: list[tuple[int, int]], n: int, *, run: int) -> None:
     store = spend.store()
     pipe = nxredis.sync_client().pipeline(transaction=False)
     for i in range(n):
-        user_id, key_id = customers[i % len(customers)]
+        customer = customers[i % len(customers)]
         record = Record(
-            request_id=f"req_bench_{run}_{i}", user_id=user_id, api_key_id=key_id,
+            request_id=f"req_bench_{run}_{i}", user_id=customer.user_id,
+            api_key_id=customer.key_id,
             endpoint="chat.completions", model="bench-model", stream=i % 2 == 0,
             reserved=200, charge=1 + i % 150, status=200, provider="bench-upstream",
             upstream_model="gpt-4o-mini", input_tokens=20, output_tokens=i % 64,
@@ -111,31 +70,33 @@ def queue(customers: list[tuple[int, int]], n: int, *, run: int) -> None:
     pipe.execute()
 
 
-def measure(customers: list[tuple[int, int]], *, writers: int, records: int, run: int) -> float:
+@dataclass(frozen=True, slots=True)
+class Landed:
+    rate: float  # records/s
+    cpu_ms: dict[str, float]  # CPU per record by component (bench/cpu.py), flat out
+
+
+def measure(customers: list[harness.Customer], *, writers: int, records: int, run: int) -> Landed:
     from gateway import spend
-    from gateway.models import UsageRecord
 
     hold_partitions(hold=True)
-    command = [PY, "manage.py", "run_usage_writer", "--interval", "0.05"]
-    processes = [
-        subprocess.Popen(command, cwd=ROOT, env=env(), stdout=subprocess.PIPE, text=True)
-        for _ in range(writers)
-    ]
+    processes = harness.writers_start(writers, harness.env(DB_NAME, REDIS), "--interval", "0.05")
+    parts = harness.components(writers=[p.pid for p in processes], database=DB_NAME)
     try:
-        for process in processes:
-            process.stdout.readline()  # up
         queue(customers, records, run=run)
-        before = UsageRecord.objects.count()
+        before = cpu.sample(parts)
         started = time.monotonic()
         hold_partitions(hold=False)
-        while spend.store().queue_depth() or UsageRecord.objects.count() < before + records:
+        # An empty queue means written: a writer drops a batch from it only once the
+        # batch has committed. (Counting the rows instead would put a count(*) every
+        # few milliseconds on PostgreSQL's CPU; verify() counts them once at the end.)
+        while spend.store().queue_depth():
             time.sleep(0.02)
-        return records / (time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        seconds = cpu.spent(before, cpu.sample(parts))
+        return Landed(records / elapsed, cpu.per_request(seconds, records))
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(30)
+        harness.stop(processes)
 
 
 def verify(total: int) -> None:
@@ -152,22 +113,51 @@ def verify(total: int) -> None:
     assert Wallet.objects.exists()
 
 
+@dataclass(frozen=True, slots=True)
+class Rates:
+    records: int  # per cell
+    customers: int
+    one: Landed  # one writer
+    two: Landed  # two writers together
+
+    def table(self) -> list[str]:
+        lines = [
+            "| writers | usage records/s landed in PostgreSQL | CPU ms/record: writers | "
+            "PostgreSQL | Redis |",
+            "|---|---|---|---|---|",
+        ]
+        for n, landed in ((1, self.one), (2, self.two)):
+            ratio = f" ({self.two.rate / self.one.rate:.2f}x)" if n == 2 else ""
+            used = " | ".join(
+                f"{landed.cpu_ms[c]:.3f}" for c in (cpu.WRITER, cpu.POSTGRES, cpu.REDIS)
+            )
+            lines.append(f"| {n} | {landed.rate:,.0f}{ratio} | {used} |")
+        return [
+            *lines,
+            "",
+            f"{2 * self.records:,} records, {self.customers} customers: each landed once, "
+            "every usage entry equals its records, every wallet equals its ledger. CPU: from "
+            "/proc while the writers emptied the queue (Redis: the whole server).",
+        ]
+
+
+def benchmark(*, records: int, customers: int) -> Rates:
+    """One writer, then two, each on `records` queued charges; then the checks. Sets
+    Django up in this process on the writer's database."""
+    harness.setup_django(harness.env(DB_NAME, REDIS))
+    made = harness.prepare(customers=customers)
+    one = measure(made, writers=1, records=records, run=1)
+    two = measure(made, writers=2, records=records, run=2)
+    verify(2 * records)
+    return Rates(records, customers, one, two)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=200)
     args = parser.parse_args()
-    setup_django()
-    customers = prepare(args.customers)
-    one = measure(customers, writers=1, records=args.records, run=1)
-    two = measure(customers, writers=2, records=args.records, run=2)
-    verify(2 * args.records)
-    print("| writers | usage records/s landed in PostgreSQL |")
-    print("|---|---|")
-    print(f"| 1 | {one:,.0f} |")
-    print(f"| 2 | {two:,.0f} ({two / one:.2f}x) |")
-    print(f"{2 * args.records:,} records, {args.customers} customers: each landed once, "
-          "every usage entry equals its records, every wallet equals its ledger")  # fmt: skip
+    print("\n".join(benchmark(records=args.records, customers=args.customers).table()))
 
 
 if __name__ == "__main__":
