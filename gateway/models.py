@@ -9,12 +9,23 @@ class UsageRecord(models.Model):
     """One /v1 request as metered: what it asked, where it went, what it cost.
     Written in batches after the response (the hot path never waits for it)."""
 
-    request_id = models.CharField(max_length=64, unique=True)
+    # Unique by a constraint, not `unique=True`: that would add a second index for
+    # LIKE queries, which nothing runs. Every index is paid on every row the writer
+    # COPYs, so the user and key have none of their own either: the (user, created_at)
+    # and (key, created_at) indexes below serve their lookups.
+    request_id = models.CharField(max_length=64)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="usage_records",
+        db_index=False,
     )
     api_key = models.ForeignKey(
-        "accounts.ApiKey", null=True, on_delete=models.SET_NULL, related_name="usage_records"
+        "accounts.ApiKey",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
+        db_index=False,
     )
     endpoint = models.CharField(max_length=40)
     model = models.CharField(max_length=120)
@@ -66,6 +77,10 @@ class UsageRecord(models.Model):
             models.Index(fields=["api_key", "-created_at"]),
             # Staff reports roll usage up a day at a time (reports.rollup).
             models.Index(fields=["created_at"], name="usage_created_at"),
+        ]
+        constraints = [
+            # One record per request: a batch written twice is refused, not doubled.
+            models.UniqueConstraint(fields=["request_id"], name="usage_request_id_unique"),
         ]
 
     def __str__(self) -> str:
