@@ -3,10 +3,13 @@ committed, the owner's websocket group gets the new figures."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +32,65 @@ def balance_changed(*, user_id: int, balance: int, total_spent: int) -> None:
 
 
 def balances_changed(changes: list[tuple[int, int, int]]) -> None:
-    """`balance_changed` for many wallets, (user id, balance, total spent) each, in one
-    trip into the channel layer's event loop (the usage writer, once per batch)."""
+    """`balance_changed` for many wallets, (user id, balance, total spent) each: the
+    usage writer's, once per batch. With Redis they go out from a thread of their own,
+    in order, while the writer goes on with its next batch (a batch changes hundreds
+    of wallets, and a round trip each would hold the writer up); the in-process layer
+    of the embedded default is only reachable from its own loop, so there they are
+    sent before this returns."""
     layer = get_channel_layer()
     if layer is None or not changes:
         return
+    if isinstance(layer, InMemoryChannelLayer):
+        try:
+            async_to_sync(_send_all)(layer, changes)
+        except Exception:
+            log.warning("live balance updates failed for %s wallets", len(changes), exc_info=True)
+        return
+    _sender().submit(layer, changes)
 
-    async def send_all() -> None:
-        for user_id, balance, total_spent in changes:
-            message = {"type": "wallet.update", "balance": balance, "total_spent": total_spent}
-            await layer.group_send(wallet_group(user_id), message)
 
-    try:
-        async_to_sync(send_all)()
-    except Exception:
-        log.warning("live balance updates failed for %s wallets", len(changes), exc_info=True)
+async def _send_all(layer: Any, changes: list[tuple[int, int, int]]) -> None:
+    for user_id, balance, total_spent in changes:
+        message = {"type": "wallet.update", "balance": balance, "total_spent": total_spent}
+        await layer.group_send(wallet_group(user_id), message)
+
+
+class _Sender:
+    """One event loop in a daemon thread, sending batches of updates one after the
+    other (so a dashboard never sees an older balance after a newer one), on
+    connections it keeps."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.queue: asyncio.Queue[tuple[Any, list[tuple[int, int, int]]]] = asyncio.Queue()
+        threading.Thread(target=self._run, name="live-balance-updates", daemon=True).start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        while True:
+            layer, changes = await self.queue.get()
+            try:
+                await _send_all(layer, changes)
+            except Exception:
+                log.warning(
+                    "live balance updates failed for %s wallets", len(changes), exc_info=True
+                )
+
+    def submit(self, layer: Any, changes: list[tuple[int, int, int]]) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, changes))
+
+
+_sender_lock = threading.Lock()
+_the_sender: _Sender | None = None
+
+
+def _sender() -> _Sender:
+    global _the_sender
+    with _sender_lock:
+        if _the_sender is None:
+            _the_sender = _Sender()
+        return _the_sender
