@@ -181,6 +181,8 @@ class GatewayASGIHandler(ASGIHandler):
             # A client that disconnects while the response is sent cancels the send.
             with contextlib.suppress(asyncio.CancelledError):
                 await self.send_response(response, send)
+            if (unsent := getattr(response, "settle_if_unsent", None)) is not None:
+                await asyncio.shield(unsent())
             return response
 
         # Watch for a disconnect while the view runs: a streaming view is cancelled,

@@ -192,9 +192,7 @@ async def admit(
     ticket = Ticket(request_id, key, model, endpoint, estimate, started, {}, stream=stream)
     spend = store()
     for _ in range(3):
-        admission = await spend.admit(
-            record=ticket.record(status=0), limits=limits, deadline_ms=deadline_ms
-        )
+        admission = await _admission(spend, ticket, limits=limits, deadline_ms=deadline_ms)
         if admission.outcome is Outcome.INIT_WALLET:
             await spend.init_wallet(await _wallet_state(key.user_id))
         elif admission.outcome is Outcome.INIT_KEY:
@@ -207,6 +205,30 @@ async def admit(
         else:
             raise _refusal(admission, estimate)
     raise errors.internal()
+
+
+async def _admission(spend: Any, ticket: Ticket, *, limits: Limits, deadline_ms: int) -> Any:
+    """The admission script's answer. A client that goes away while Redis answers
+    cancels the request after the reservation may have been made, and nobody would
+    settle it (its credits held until the stale sweep, minutes later): the answer is
+    awaited anyway, and a reservation it made is settled at once, charging nothing."""
+    call = asyncio.ensure_future(
+        spend.admit(record=ticket.record(status=0), limits=limits, deadline_ms=deadline_ms)
+    )
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        _background(_settle_if_admitted(call, ticket))
+        raise
+
+
+async def _settle_if_admitted(call: asyncio.Future[Any], ticket: Ticket) -> None:
+    try:
+        admission = await call
+    except Exception:
+        return  # refused, or Redis failed: nothing was reserved
+    if admission.ok:
+        await settle(ticket, status=499, error_code="client_disconnected", client_disconnected=True)
 
 
 async def heartbeat(ticket: Ticket, *, charge_so_far: int, **usage: Any) -> None:

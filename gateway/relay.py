@@ -339,8 +339,10 @@ async def _stream(
         await relay.close(charge=0, **_failure(err))
         return _error(ticket, call, err, dialect)
     response = StreamingHttpResponse(relay.run(first), content_type=stream.content_type)
-    # The ASGI handler ends the response with the part that ends the stream.
+    # The ASGI handler ends the response with the part that ends the stream, and
+    # settles a stream it never started sending (the client left first).
     response.is_last_part = lambda: relay.done  # type: ignore[attr-defined]
+    response.settle_if_unsent = relay.abandoned  # type: ignore[attr-defined]
     response["cache-control"] = "no-cache"
     response["x-accel-buffering"] = "no"
     return _with_headers(ticket, call, response)
@@ -391,6 +393,12 @@ class _StreamRelay:
             return None
         self.failure = errors.upstream_failed("The upstream's stream carried no answer.")
         return None
+
+    async def abandoned(self) -> None:
+        """The client left before the stream's first byte was asked for: `run` never
+        started, so nothing else will settle it or close the upstream."""
+        if not self.closed:
+            await self.close(status=499, error_code="client_disconnected", client_disconnected=True)
 
     async def close(self, **outcome: Any) -> None:
         self.closed = True
