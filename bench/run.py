@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell; the median is shown")
     parser.add_argument("--servers", default="granian,uvicorn,daphne")
     parser.add_argument("--no-writer", action="store_true", help="skip the write path")
-    parser.add_argument("--writer-records", type=int, default=50_000, help="records a cell")
+    parser.add_argument("--writer-records", type=int, default=100_000, help="records a cell")
     parser.add_argument("--no-scale", action="store_true", help="skip the scale-out")
     scale.add_arguments(parser)
     args = parser.parse_args()
