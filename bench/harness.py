@@ -51,7 +51,7 @@ def server_command(name: str, port: int, workers: int = 2) -> list[str]:
     commands = {
         "uvicorn": [PY, "-m", "uvicorn", "nexai.asgi:application", "--host", "127.0.0.1",
                     "--port", str(port), "--workers", str(workers), "--no-access-log",
-                    "--log-level", "warning", "--lifespan", "off",
+                    "--log-level", "warning",
                     "--loop", "uvloop", "--http", "httptools"],
         "granian": [PY, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1",
                     "--port", str(port), "--workers", str(workers), "--loop", "uvloop",

@@ -31,6 +31,7 @@ from django.urls import set_script_prefix
 from gateway import errors
 from gateway.errors import ANTHROPIC, GatewayError, dialect_for_path
 from gateway.relay import new_request_id
+from providers import http
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,20 @@ def by_path(gateway_app: Any, site_app: Any) -> Any:
         await target(scope, receive, send)
 
     return app
+
+
+async def lifespan(receive: Any, send: Any) -> None:
+    """The ASGI lifespan of a server process: at shutdown, close the process's upstream
+    connections (an aiohttp session left to the garbage collector logs an error for
+    each worker at every restart)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await http.aclose()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def websockets_by_path(site_app: Any) -> Any:

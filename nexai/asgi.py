@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -13,11 +14,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from gateway.asgi import GatewayASGIHandler, by_path, websockets_by_path  # noqa: E402
+from gateway.asgi import GatewayASGIHandler, by_path, lifespan, websockets_by_path  # noqa: E402
 from gateway.limits import BodyLimit  # noqa: E402
 from nexai.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+protocols = ProtocolTypeRouter(
     {
         # Body limits are checked before Django reads (and spools) a request body;
         # /v1 goes to a lean handler without the site's middleware (gateway/asgi.py).
@@ -27,3 +28,11 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+
+async def application(scope: dict, receive: Any, send: Any) -> None:
+    # The lifespan (startup, shutdown) of a server process, then every connection.
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return
+    await protocols(scope, receive, send)
