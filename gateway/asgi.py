@@ -28,7 +28,7 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import Http404, HttpResponse
 from django.urls import set_script_prefix
 
-from gateway import errors
+from gateway import errors, pipeline
 from gateway.errors import ANTHROPIC, GatewayError, dialect_for_path
 from gateway.relay import new_request_id
 from providers import http
@@ -214,7 +214,8 @@ def by_path(gateway_app: Any, site_app: Any) -> Any:
 
 
 async def lifespan(receive: Any, send: Any) -> None:
-    """The ASGI lifespan of a server process: at shutdown, close the process's upstream
+    """The ASGI lifespan of a server process: at shutdown, finish what requests left
+    running in the background (settlements), then close the process's upstream
     connections (an aiohttp session left to the garbage collector logs an error for
     each worker at every restart)."""
     while True:
@@ -222,6 +223,7 @@ async def lifespan(receive: Any, send: Any) -> None:
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await pipeline.background_done()
             await http.aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return

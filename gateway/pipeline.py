@@ -303,5 +303,12 @@ def _background(coroutine: Any) -> None:
     task.add_done_callback(_pending.discard)
 
 
+async def background_done() -> None:
+    """Wait for the work started off the requests' path (a settlement after a client
+    left mid-admission, an overdraw alert): at server shutdown, and in tests."""
+    while _pending:
+        await asyncio.gather(*_pending, return_exceptions=True)
+
+
 def writer_kick() -> None:
     writer.ensure_running()
