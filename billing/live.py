@@ -42,18 +42,19 @@ def balances_changed(changes: list[tuple[int, int, int]]) -> None:
     if layer is None or not changes:
         return
     if isinstance(layer, InMemoryChannelLayer):
-        try:
-            async_to_sync(_send_all)(layer, changes)
-        except Exception:
-            log.warning("live balance updates failed for %s wallets", len(changes), exc_info=True)
+        async_to_sync(_send_all)(layer, changes)
         return
     _sender().submit(layer, changes)
 
 
 async def _send_all(layer: Any, changes: list[tuple[int, int, int]]) -> None:
-    for user_id, balance, total_spent in changes:
-        message = {"type": "wallet.update", "balance": balance, "total_spent": total_spent}
-        await layer.group_send(wallet_group(user_id), message)
+    """Best effort, like `balance_changed`: a failure is logged and swallowed."""
+    try:
+        for user_id, balance, total_spent in changes:
+            message = {"type": "wallet.update", "balance": balance, "total_spent": total_spent}
+            await layer.group_send(wallet_group(user_id), message)
+    except Exception:
+        log.warning("live balance updates failed for %s wallets", len(changes), exc_info=True)
 
 
 class _Sender:
@@ -73,12 +74,7 @@ class _Sender:
     async def _drain(self) -> None:
         while True:
             layer, changes = await self.queue.get()
-            try:
-                await _send_all(layer, changes)
-            except Exception:
-                log.warning(
-                    "live balance updates failed for %s wallets", len(changes), exc_info=True
-                )
+            await _send_all(layer, changes)
 
     def submit(self, layer: Any, changes: list[tuple[int, int, int]]) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, changes))

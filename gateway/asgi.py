@@ -146,6 +146,7 @@ class GatewayASGIHandler(ASGIHandler):
         if not response.streaming or is_last is None:
             await super().send_response(response, send)
             return
+        # (No cookies to add, as Django's does: the gateway's answers set none.)
         headers = [(k.encode("ascii"), v.encode("latin1")) for k, v in response.items()]
         start = {"type": "http.response.start", "status": response.status_code}
         await send({**start, "headers": headers})

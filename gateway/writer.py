@@ -242,11 +242,12 @@ def drain_partitions(
     once: bool = False,
 ) -> int:
     """Write the queues of `partitions` while `owner` holds them; returns records
-    written. With `once`, one batch at most (the long-running writer goes round its
-    loop between batches, where it gives partitions to writers that joined). Each round takes up to BATCH records from all of them together and
-    writes them as one batch: a batch's cost is mostly fixed (a transaction, the
-    wallet and key UPDATEs, the live updates), and spread over 16 partitions a second's
-    traffic would otherwise make 16 small batches instead of one."""
+    written. Each round takes up to BATCH records from all of them together and writes
+    them as one batch: a batch's cost is mostly fixed (a transaction, the wallet and
+    key UPDATEs, the live updates), and spread over 16 partitions a second's traffic
+    would otherwise make 16 small batches instead of one. With `once`, one batch at
+    most (the long-running writer goes round its loop between batches, where it gives
+    partitions to writers that joined)."""
     store = spend.store()
     held = list(partitions)
     written = 0

@@ -124,23 +124,25 @@ async def send(request: UpstreamRequest) -> UpstreamResponse:
     unread. The caller bounds it with its own deadline (asyncio.timeout)."""
     headers, body = _body(request)
     session = _session()
+
     # A pooled connection the upstream closed while it sat idle fails at once, before
     # any answer: the request did not reach it, so it goes again on a new connection
     # (a body that is a stream, a multipart upload, cannot be sent twice).
-    tries = 1 if isinstance(body, aiohttp.FormData) else 2
-    for attempt in range(tries):
+    def attempt() -> Any:
+        return session.request(
+            request.method, request.url, headers=headers, data=body, allow_redirects=False
+        )
+
+    try:
         try:
-            response = await session.request(
-                request.method, request.url, headers=headers, data=body, allow_redirects=False
-            )
-        except aiohttp.ServerDisconnectedError as exc:
-            if attempt + 1 == tries:
-                raise _failure(exc) from exc
-        except aiohttp.ClientError as exc:
-            raise _failure(exc) from exc
-        else:
-            return UpstreamResponse(response)
-    raise AssertionError("unreachable")
+            response = await attempt()
+        except aiohttp.ServerDisconnectedError:
+            if isinstance(body, aiohttp.FormData):
+                raise
+            response = await attempt()
+    except aiohttp.ClientError as exc:
+        raise _failure(exc) from exc
+    return UpstreamResponse(response)
 
 
 async def aclose() -> None:
