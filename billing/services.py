@@ -3,7 +3,9 @@ so that balance == sum(entries) always holds and a reference is applied at most 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
@@ -203,14 +205,27 @@ def wallets_verify() -> list[Drift]:
     return drifts
 
 
-@dataclass(frozen=True, slots=True)
-class UsageCharge:
-    """One request's charge, as the gateway settled it."""
+@dataclass(slots=True)
+class UsageCharges:
+    """A batch's charges summed: what posting them needs, without an object per
+    request (a batch holds thousands)."""
 
-    reference: str  # the request id
-    user_id: int
-    api_key_id: int | None
-    amount: int  # credits, >= 0
+    per_user: dict[int, tuple[int, int]]  # user id -> (credits, requests)
+    per_key: dict[int, tuple[int, datetime]]  # key id -> (credits, last request's time)
+
+    @classmethod
+    def of(cls, charges: Iterable[tuple[int, int | None, int, float]]) -> UsageCharges:
+        """From (user id, key id or None, credits >= 0, unix time) per request."""
+        per_user: dict[int, tuple[int, int]] = {}
+        keys: dict[int, tuple[int, float]] = {}
+        for user_id, key_id, amount, at in charges:
+            credits, requests = per_user.get(user_id, (0, 0))
+            per_user[user_id] = (credits + amount, requests + 1)
+            if key_id is not None:
+                spent, last = keys.get(key_id, (0, 0.0))
+                keys[key_id] = (spent + amount, at if at > last else last)
+        per_key = {k: (c, datetime.fromtimestamp(at, tz=UTC)) for k, (c, at) in keys.items()}
+        return cls(per_user, per_key)
 
 
 @dataclass(frozen=True)
@@ -224,35 +239,27 @@ def usage_reference(*, batch_id: str, user_id: int) -> str:
 
 
 def usage_post_batch(
-    *, batch_id: str, charges: list[UsageCharge], applied: dict[int, int]
+    *, batch_id: str, charges: UsageCharges, applied: dict[int, int]
 ) -> UsageBatch:
     """Write a batch of usage charges: ONE ledger entry per wallet (reference
     `usage:BATCH:USER`, amount = minus the sum of its charges), one update of all the
-    wallets and one of all the keys, whatever the batch's size. The caller has dropped
-    charges already written (it keeps one per request id) and makes every usage record
-    name its wallet's entry, so each entry equals the sum of its records.
+    wallets and one of all the keys (what they spent, when they were last used),
+    whatever the batch's size. The caller has dropped charges already written (it
+    keeps one per request id) and makes every usage record name its wallet's entry,
+    so each entry equals the sum of its records.
 
     `applied` is, per user, what the fast copy holds as pending for this batch (every
     queued charge, written now or before); it is released when the caller publishes
     the returned states. Must run inside a transaction."""
-    by_user: dict[int, list[UsageCharge]] = {u: [] for u in applied}
-    for charge in charges:
-        by_user.setdefault(charge.user_id, []).append(charge)
-    missing = set(by_user) - set(
-        Wallet.objects.filter(user_id__in=by_user).values_list("user_id", flat=True)
-    )
+    users = set(applied) | set(charges.per_user)
+    missing = users - set(Wallet.objects.filter(user_id__in=users).values_list("user_id", flat=True))
     Wallet.objects.bulk_create([Wallet(user_id=u) for u in missing], ignore_conflicts=True)
     # Lock wallets in id order so two writers can never deadlock.
-    wallets = list(Wallet.objects.select_for_update().filter(user_id__in=by_user).order_by("pk"))
+    wallets = list(Wallet.objects.select_for_update().filter(user_id__in=users).order_by("pk"))
     entries: dict[int, LedgerEntry] = {}
     states: dict[int, WalletSnapshot] = {}
-    per_key: dict[int, int] = {}
     for wallet in wallets:
-        batch = by_user[wallet.user_id]
-        total = sum(c.amount for c in batch)
-        for charge in batch:
-            if charge.api_key_id and charge.amount:
-                per_key[charge.api_key_id] = per_key.get(charge.api_key_id, 0) + charge.amount
+        total, requests = charges.per_user.get(wallet.user_id, (0, 0))
         if total:
             entries[wallet.user_id] = LedgerEntry(
                 wallet=wallet,
@@ -260,7 +267,7 @@ def usage_post_batch(
                 amount=-total,
                 balance_after=wallet.balance - total,
                 reference=usage_reference(batch_id=batch_id, user_id=wallet.user_id),
-                description=f"{len(batch)} request{'s' if len(batch) != 1 else ''}",
+                description=f"{requests} request{'s' if requests != 1 else ''}",
             )
         states[wallet.user_id] = WalletSnapshot(
             user_id=wallet.user_id,
@@ -274,9 +281,12 @@ def usage_post_batch(
     if entries:
         LedgerEntry.objects.bulk_create(entries.values())
         _apply_batch([w for w in wallets if w.user_id in entries], entries)
-    if per_key:
-        ApiKey.objects.filter(pk__in=per_key).update(
-            spent=F("spent") + _case(per_key, output=models.BigIntegerField())
+    if charges.per_key:
+        spent = {k: c for k, (c, _) in charges.per_key.items()}
+        used = {k: at for k, (_, at) in charges.per_key.items()}
+        ApiKey.objects.filter(pk__in=charges.per_key).update(
+            spent=F("spent") + _case(spent, output=models.BigIntegerField()),
+            last_used_at=_case(used, output=models.DateTimeField()),
         )
     return UsageBatch(entries=entries, states=states)
 

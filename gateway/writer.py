@@ -41,14 +41,11 @@ import orjson
 import redis
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
-from django.db.models import Case, Value, When
-from psycopg.types.json import Jsonb
 
-from accounts.models import ApiKey
 from billing import alerts, live
 from billing.balances import WalletSnapshot
 from billing.models import LedgerEntry
-from billing.services import UsageCharge, usage_post_batch
+from billing.services import UsageCharges, usage_post_batch
 from gateway import journal, spend
 from gateway.models import UsageRecord
 from gateway.records import FIELDS, Record
@@ -83,7 +80,7 @@ Row = Callable[[Record, dict[int, LedgerEntry]], tuple[object, ...]]
 def _columns(*, copy: bool = False) -> tuple[list[str], Row]:
     """UsageRecord's columns, and how to make a row of them from a Record: the fields
     they share in one C call (attrgetter), then the few that need converting (for
-    COPY, JSON values wrapped for psycopg)."""
+    COPY, JSON values as JSON text)."""
     known = set(FIELDS)
     names: list[str] = []
     plain: list[str] = []
@@ -102,7 +99,9 @@ def _columns(*, copy: bool = False) -> tuple[list[str], Row]:
             default = field.get_default()
             fixes.append((at, lambda r, e, d=default: d))
         elif copy and isinstance(field, models.JSONField):
-            fixes.append((at, lambda r, e, n=name: Jsonb(getattr(r, n), dumps=_json_text)))
+            # As text: PostgreSQL parses it for the column's type (no Jsonb wrapper
+            # and dumper per row).
+            fixes.append((at, lambda r, e, n=name: _json_text(getattr(r, n))))
         else:
             plain.append(name)
     order = [names.index(n) for n in plain] + [at for at, _ in fixes]
@@ -146,21 +145,6 @@ def _insert_records(records: list[Record], entries: dict[int, LedgerEntry]) -> N
     )
 
 
-def _touch_keys(records: list[Record]) -> None:
-    last_used: dict[int, float] = {}
-    for r in records:
-        if r.api_key_id:
-            last_used[r.api_key_id] = max(last_used.get(r.api_key_id, 0.0), r.created_at)
-    if not last_used:
-        return
-    when = [
-        When(pk=k, then=Value(datetime.fromtimestamp(ts, tz=UTC))) for k, ts in last_used.items()
-    ]
-    ApiKey.objects.filter(pk__in=last_used).update(
-        last_used_at=Case(*when, output_field=models.DateTimeField())
-    )
-
-
 def write_batch(
     records: list[Record], *, pending: bool = True, look_first: bool = False
 ) -> dict[int, WalletSnapshot]:
@@ -188,20 +172,13 @@ def write_batch(
                         ).values_list("request_id", flat=True)
                     )
                     new = [r for r in unique if r.request_id not in written]
-                charges = [
-                    UsageCharge(
-                        reference=r.request_id,
-                        user_id=r.user_id,
-                        api_key_id=r.api_key_id,
-                        amount=r.charge,
-                    )
-                    for r in new
-                ]
+                charges = UsageCharges.of(
+                    (r.user_id, r.api_key_id, r.charge, r.created_at) for r in new
+                )
                 batch = usage_post_batch(
                     batch_id=uuid.uuid4().hex, charges=charges, applied=applied
                 )
                 _insert_records(new, batch.entries)
-                _touch_keys(new)
             return batch.states
         except IntegrityError:
             if attempt == 2:

@@ -15,7 +15,7 @@ from django.urls import reverse
 from billing.alerts import alert_for, balance_crossed, balances_changed
 from billing.autotopup import auto_topup_charge
 from billing.models import BalanceAlert, LedgerEntry
-from billing.services import UsageCharge, ledger_post, usage_post_batch, wallet_for
+from billing.services import UsageCharges, ledger_post, usage_post_batch, wallet_for
 from tests.factories import make_user
 from tests.fakes.stripe import FakeStripe
 
@@ -41,7 +41,7 @@ def _spend(user, amount: int, ref: str) -> bool:  # type: ignore[no-untyped-def]
     with transaction.atomic():
         batch = usage_post_batch(
             batch_id=ref,
-            charges=[UsageCharge(reference=ref, user_id=user.pk, api_key_id=None, amount=amount)],
+            charges=UsageCharges.of([(user.pk, None, amount, 0.0)]),
             applied={user.pk: 0},
         )
     balances_changed([(user.pk, before, batch.states[user.pk].balance)])

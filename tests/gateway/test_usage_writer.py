@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Sum
 
+from accounts.models import ApiKey
 from billing.models import LedgerEntry, Wallet
 from gateway import spend, writer
 from gateway.models import UsageRecord
@@ -103,6 +104,34 @@ def test_a_request_settled_twice_is_written_and_charged_once() -> None:
     assert (record.charge, record.status) == (100, 200)
     assert Wallet.objects.get(user_id=user_id).balance == 10_000_000 - 100
     assert store.snapshot(user_id=user_id).get("pend", 0) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_sets_what_each_key_spent_and_when_it_was_last_used() -> None:
+    customers = _customers(2)
+    charges = _queue(customers, 12)
+    writer.flush()
+    for _, key_id in customers:
+        mine = UsageRecord.objects.filter(api_key_id=key_id)
+        key = ApiKey.objects.get(pk=key_id)
+        assert key.spent == sum(charges[r] for r in mine.values_list("request_id", flat=True))
+        assert key.spent > 0
+        assert key.last_used_at == mine.latest("created_at").created_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_charge_lines_land_exactly_as_metered() -> None:
+    """Whatever a line's text holds (the COPY format's tab, newline and backslash,
+    quotes, non-ASCII), the record keeps it."""
+    [(user_id, key_id)] = _customers(1)
+    lines = [["output", 'tab\there "quoted" back\\slash\nnext line, é 你好 🙂', 3, None]]
+    record = Record(
+        request_id="req_lines", user_id=user_id, api_key_id=key_id,
+        endpoint="chat.completions", model="gpt-4o", charge=3, status=200, charge_lines=lines,
+    )  # fmt: skip
+    spend.store().settle_sync(record=record)
+    writer.flush()
+    assert UsageRecord.objects.get(request_id="req_lines").charge_lines == lines
 
 
 @pytest.mark.redis
