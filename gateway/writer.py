@@ -42,6 +42,7 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
+from accounts.models import ApiKey, User
 from billing import alerts, live
 from billing.balances import WalletSnapshot
 from billing.models import LedgerEntry
@@ -145,6 +146,32 @@ def _insert_records(records: list[Record], entries: dict[int, LedgerEntry]) -> N
     )
 
 
+def _without_deleted(records: list[Record]) -> tuple[list[Record], set[int]]:
+    """Staff may delete a key, or a customer who never had a ledger entry, while their
+    requests wait in the queue. Their records then name no key (what SET_NULL did to
+    those written before) or go with the customer (CASCADE), instead of failing the
+    batch, and with it every wallet of its partition, on every retry. Returns the
+    records to write and the customers who are gone."""
+    keys = {r.api_key_id for r in records if r.api_key_id is not None}
+    users = {r.user_id for r in records}
+    gone_keys = keys - set(ApiKey.objects.filter(pk__in=keys).values_list("pk", flat=True))
+    gone_users = users - set(User.objects.filter(pk__in=users).values_list("pk", flat=True))
+    if not gone_keys and not gone_users:
+        return records, gone_users
+    log.warning(
+        "usage of %s deleted keys and %s deleted customers: written without the key, "
+        "dropped with the customer",
+        len(gone_keys),
+        len(gone_users),
+    )
+    kept = [
+        r.with_values(api_key_id=None) if r.api_key_id in gone_keys else r
+        for r in records
+        if r.user_id not in gone_users
+    ]
+    return kept, gone_users
+
+
 def write_batch(
     records: list[Record], *, pending: bool = True, look_first: bool = False
 ) -> dict[int, WalletSnapshot]:
@@ -172,11 +199,14 @@ def write_batch(
                         ).values_list("request_id", flat=True)
                     )
                     new = [r for r in unique if r.request_id not in written]
+                new, gone = _without_deleted(new)
                 charges = UsageCharges.of(
                     (r.user_id, r.api_key_id, r.charge, r.created_at) for r in new
                 )
                 batch = usage_post_batch(
-                    batch_id=uuid.uuid4().hex, charges=charges, applied=applied
+                    batch_id=uuid.uuid4().hex,
+                    charges=charges,
+                    applied={u: c for u, c in applied.items() if u not in gone},
                 )
                 _insert_records(new, batch.entries)
             return batch.states

@@ -120,6 +120,26 @@ def test_a_batch_sets_what_each_key_spent_and_when_it_was_last_used() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_key_deleted_while_its_usage_waits_blocks_nothing() -> None:
+    """Staff delete a key (and a customer who never had credits) with requests of
+    theirs still queued: the key's usage lands without the key and is charged, the
+    customer's goes with them, and everyone else's in the batch lands too."""
+    customers = _customers(3)
+    stranger = make_user()
+    charges = _queue(customers, 30)
+    stranger_charges = _queue([(stranger.pk, make_key(stranger).key.pk)], 2, prefix="gone")
+    deleted_key = customers[0][1]
+    ApiKey.objects.filter(pk=deleted_key).delete()
+    stranger.delete()
+    writer.flush()
+    _assert_written_once(charges, customers)
+    orphaned = UsageRecord.objects.filter(user_id=customers[0][0])
+    assert orphaned.count() == 10 and not orphaned.exclude(api_key=None).exists()
+    assert not UsageRecord.objects.filter(request_id__in=stranger_charges).exists()
+    assert spend.store().queue_depth() == 0
+
+
+@pytest.mark.django_db(transaction=True)
 def test_charge_lines_land_exactly_as_metered() -> None:
     """Whatever a line's text holds (the COPY format's tab, newline and backslash,
     quotes, non-ASCII), the record keeps it."""
