@@ -252,7 +252,9 @@ def usage_post_batch(
     queued charge, written now or before); it is released when the caller publishes
     the returned states. Must run inside a transaction."""
     users = set(applied) | set(charges.per_user)
-    missing = users - set(Wallet.objects.filter(user_id__in=users).values_list("user_id", flat=True))
+    missing = users - set(
+        Wallet.objects.filter(user_id__in=users).values_list("user_id", flat=True)
+    )
     Wallet.objects.bulk_create([Wallet(user_id=u) for u in missing], ignore_conflicts=True)
     # Lock wallets in id order so two writers can never deadlock.
     wallets = list(Wallet.objects.select_for_update().filter(user_id__in=users).order_by("pk"))

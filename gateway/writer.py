@@ -421,8 +421,11 @@ class Writer:
     def run(
         self, stop: threading.Event, *, interval: float = 0.2, sweep_every: float = 2.0
     ) -> None:
+        # The renewer has its own signal: it must have stopped before the leases are
+        # given back, or a renewal racing the release would take one again for a lease.
+        renewing = threading.Event()
         renewer = threading.Thread(
-            target=self._renew_forever, args=(stop,), name="usage-writer-leases", daemon=True
+            target=self._renew_forever, args=(renewing,), name="usage-writer-leases", daemon=True
         )
         renewer.start()
         backoff, last_sweep = 0.0, 0.0
@@ -444,6 +447,8 @@ class Writer:
                     continue
                 stop.wait(interval)
         finally:
+            renewing.set()
+            renewer.join()
             self.release_all()
 
     def release_all(self) -> None:
