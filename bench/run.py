@@ -173,12 +173,13 @@ def flat_out(rates: writer.Rates | None) -> capacity.FlatOut | None:
     return capacity.FlatOut(rates.one.rate, rates.one.cpu_ms[cpu.POSTGRES])
 
 
-def write_path(records: int) -> writer.Rates:
+def write_path(records: int, rounds: int) -> writer.Rates:
     """bench/writer.py's benchmark in a process of its own: Django is set up once a
     process, and it needs its own database."""
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-        return pool.submit(writer.benchmark, records=records, customers=200).result()
+        job = pool.submit(writer.benchmark, records=records, rounds=rounds, customers=256)
+        return job.result()
 
 
 def main() -> None:
@@ -187,7 +188,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell; the median is shown")
     parser.add_argument("--servers", default="granian,uvicorn,daphne")
     parser.add_argument("--no-writer", action="store_true", help="skip the write path")
-    parser.add_argument("--writer-records", type=int, default=100_000, help="records a cell")
+    parser.add_argument("--writer-records", type=int, default=50_000, help="records a cell")
+    parser.add_argument("--writer-rounds", type=int, default=2, help="rounds of 1, 2, 2, 1")
     parser.add_argument("--no-scale", action="store_true", help="skip the scale-out")
     scale.add_arguments(parser)
     args = parser.parse_args()
@@ -201,12 +203,8 @@ def main() -> None:
         rows, served = servers(args, upstream)
         lines = servers_report(rows, served, repeats=args.repeat, seconds=args.seconds)
         if not args.no_writer:
-            rates = write_path(args.writer_records)
-            lines += [
-                "",
-                f"## Write path (bench/writer.py, {args.writer_records:,} records a cell)",
-                "",
-            ]
+            rates = write_path(args.writer_records, args.writer_rounds)
+            lines += ["", "## Write path (bench/writer.py)", ""]
             lines += rates.table()
         if not args.no_scale:
             cells = scale.simulate(args, upstream)
