@@ -53,7 +53,7 @@ def server_command(name: str, port: int, workers: int = 2) -> list[str]:
                     "--port", str(port), "--workers", str(workers), "--no-access-log",
                     "--log-level", "warning",
                     "--loop", "uvloop", "--http", "httptools"],
-        "granian": [PY, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1",
+        "granian": [PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
                     "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
                     "--no-ws", "--log-level", "warning", "nexai.asgi:application"],
         "daphne": [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
