@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
-from django.db.models import Case, F, Sum, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from billing import balances, live
 from billing.balances import WalletSnapshot
 from billing.models import LedgerEntry, Wallet
+from nexai.db import update_each
 
 # Credits that move an account to the paid plan: anything but the signup gift.
 _PAID_KINDS = {
@@ -283,26 +284,27 @@ def usage_post_batch(
     if entries:
         LedgerEntry.objects.bulk_create(entries.values())
         _apply_batch([w for w in wallets if w.user_id in entries], entries)
-    if charges.per_key:
-        spent = {k: c for k, (c, _) in charges.per_key.items()}
-        used = {k: at for k, (_, at) in charges.per_key.items()}
-        ApiKey.objects.filter(pk__in=charges.per_key).update(
-            spent=F("spent") + _case(spent, output=models.BigIntegerField()),
-            last_used_at=_case(used, output=models.DateTimeField()),
-        )
+    adapt = connection.ops.adapt_datetimefield_value
+    update_each(
+        ApiKey,
+        {k: (spent, adapt(at)) for k, (spent, at) in charges.per_key.items()},
+        names=["credits", "used_at"],
+        assignments={"spent": "spent + v.credits", "last_used_at": "v.used_at"},
+    )
     return UsageBatch(entries=entries, states=states)
-
-
-def _case(values: dict[int, object], *, output: models.Field) -> Case:
-    return Case(*(When(pk=pk, then=Value(v)) for pk, v in values.items()), output_field=output)
 
 
 def _apply_batch(wallets: list[Wallet], entries: dict[int, LedgerEntry]) -> None:
     """One UPDATE for every wallet the batch charged, under the row locks taken."""
-    debits = {w.pk: -entries[w.user_id].amount for w in wallets}
-    Wallet.objects.filter(pk__in=debits).update(
-        balance=F("balance") - _case(debits, output=models.BigIntegerField()),
-        total_spent=F("total_spent") + _case(debits, output=models.BigIntegerField()),
-        version=F("version") + 1,
-        updated_at=timezone.now(),
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    update_each(
+        Wallet,
+        {w.pk: (-entries[w.user_id].amount, now) for w in wallets},
+        names=["debit", "now"],
+        assignments={
+            "balance": "balance - v.debit",
+            "total_spent": "total_spent + v.debit",
+            "version": "version + 1",
+            "updated_at": "v.now",
+        },
     )
