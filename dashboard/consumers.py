@@ -8,6 +8,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from billing import live
 from billing.live import wallet_group
 from billing.models import Wallet
 from billing.money import credits_to_usd_brief
@@ -27,12 +28,17 @@ def _payload(balance: int, total_spent: int) -> dict[str, Any]:
 
 class BalanceConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
+    user_id: int = 0
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
+        # Counted first: a batch that skips this wallet committed before the figures
+        # below are read.
+        await live.watching(user.pk, +1)
+        self.user_id = user.pk
         self.group = wallet_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -44,6 +50,7 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await live.watching(self.user_id, -1)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """The socket is one-way: clients have nothing to say."""

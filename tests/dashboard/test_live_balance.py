@@ -9,9 +9,13 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
+from billing import live
 from billing.services import ledger_post
+from gateway import spend, writer
+from gateway.records import Record
+from nexai import redis as nxredis
 from nexai.asgi import application
-from tests.factories import make_user
+from tests.factories import make_key, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,3 +79,32 @@ async def test_a_foreign_origin_cannot_open_the_socket() -> None:
     )
     connected, _ = await socket.connect()
     assert not connected
+
+
+def _settle(user, request_id: str, charge: int) -> None:  # type: ignore[no-untyped-def]
+    record = Record(
+        request_id=request_id, user_id=user.pk, api_key_id=make_key(user).key.pk,
+        endpoint="chat.completions", model="gpt-4o", charge=charge, status=200,
+    )  # fmt: skip
+    spend.store().settle_sync(record=record)
+
+
+async def test_a_usage_batch_reaches_the_pages_that_are_open() -> None:
+    """The writer sends a batch's balances only to wallets with a page open (with
+    Redis it counts them): an open page still gets its update."""
+    watched = await database_sync_to_async(make_user)(credits=1_000_000)
+    unwatched = await database_sync_to_async(make_user)(credits=1_000_000)
+    socket = _socket(await database_sync_to_async(_session_cookie)(watched))
+    assert (await socket.connect())[0]
+    await socket.receive_json_from(timeout=5)
+    if nxredis.enabled():
+        assert int(nxredis.sync_client().hget(live.WATCHERS, str(watched.pk))) == 1
+    await database_sync_to_async(_settle)(watched, "req_live_batch_1", 2_500)
+    await database_sync_to_async(_settle)(unwatched, "req_live_batch_2", 700)
+    await database_sync_to_async(writer.flush)()
+    update = await socket.receive_json_from(timeout=5)
+    assert (update["balance"], update["total_spent"]) == (997_500, 2_500)
+    await socket.disconnect()
+    if nxredis.enabled():
+        counts = nxredis.sync_client().hmget(live.WATCHERS, [str(watched.pk), str(unwatched.pk)])
+        assert counts == [b"0", None]
