@@ -185,13 +185,14 @@ def write_batch(
             applied[r.user_id] = applied.get(r.user_id, 0) + r.charge
     unique = _one_per_request(records)
     # First without looking: a batch is new unless a writer died after committing it
-    # or raced a successor. Then the constraint refuses it, and the retry skips what
-    # the database has.
+    # or raced a successor, and its keys and customers exist unless staff deleted one
+    # meanwhile. Then a constraint refuses it (the request id's, or a foreign key's),
+    # and the retry skips what the database has and what it no longer knows.
     look = look_first
     for attempt in range(3):
         try:
             with transaction.atomic():
-                new = unique
+                new, gone = unique, set()
                 if look:
                     written = set(
                         UsageRecord.objects.filter(
@@ -199,7 +200,7 @@ def write_batch(
                         ).values_list("request_id", flat=True)
                     )
                     new = [r for r in unique if r.request_id not in written]
-                new, gone = _without_deleted(new)
+                    new, gone = _without_deleted(new)
                 charges = UsageCharges.of(
                     (r.user_id, r.api_key_id, r.charge, r.created_at) for r in new
                 )
