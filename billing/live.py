@@ -17,7 +17,7 @@ from nexai import redis as nxredis
 log = logging.getLogger(__name__)
 
 
-WATCHERS = "nx:live:watchers"  # user id -> pages open on their overview (with Redis)
+WATCHERS = "nx:overview-pages"  # user id -> pages open on their overview (with Redis)
 
 
 def wallet_group(user_id: int) -> str:
