@@ -27,8 +27,7 @@ def _payload(balance: int, total_spent: int) -> dict[str, Any]:
 
 
 class BalanceConsumer(AsyncJsonWebsocketConsumer):
-    group: str | None = None
-    user_id: int = 0
+    user_id: int | None = None  # whose wallet group this socket joined
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -39,8 +38,7 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
         # below are read.
         await live.watching(user.pk, +1)
         self.user_id = user.pk
-        self.group = wallet_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(wallet_group(user.pk), self.channel_name)
         await self.accept()
         # The page was rendered before the socket opened; send the current figures so
         # a charge that landed in between is not missed.
@@ -48,8 +46,8 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(_payload(*figures))
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.user_id is not None:
+            await self.channel_layer.group_discard(wallet_group(self.user_id), self.channel_name)
             await live.watching(self.user_id, -1)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
