@@ -331,3 +331,27 @@ def test_two_writers_share_the_partitions_and_never_double_write(
     charges = _queue(customers, 4_000)
     _await(_drained(charges), within=60, what="the queue to drain")
     _assert_written_once(charges, customers)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_writers_take_usage_ids_from_ranges_of_their_own() -> None:
+    """Two writers' sessions do not take turns on the id sequence (one id each, then
+    the next): that contention cost two writers a tenth of their throughput."""
+    from django.db import connections
+
+    table = UsageRecord._meta.db_table
+    sql = f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+    other = connections.create_connection("default")
+    try:
+        with connection.cursor() as mine, other.cursor() as theirs:
+
+            def take(cursor) -> int:  # type: ignore[no-untyped-def]
+                cursor.execute(sql)
+                return cursor.fetchone()[0]
+
+            first, second, third = take(mine), take(theirs), take(mine)
+    finally:
+        other.close()
+    assert third == first + 1  # a session's own ids follow each other
+    assert abs(second - first) >= 1_000  # the other session's come from elsewhere
