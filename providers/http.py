@@ -15,6 +15,8 @@ on every OpenAI answer), and one call's must not go out with the next customer's
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -150,3 +152,15 @@ async def aclose() -> None:
     session = _sessions.pop(asyncio.get_running_loop(), None)
     if session is not None:
         await session.close()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Servers with no ASGI lifespan (daphne, `make run`'s) never call `aclose`: the
+    sessions they leave are closed as the process exits, on their stopped loops, or the
+    garbage collector would log each as an error at every restart."""
+    for loop, session in list(_sessions.items()):
+        if session.closed or loop.is_running() or loop.is_closed():
+            continue
+        with contextlib.suppress(Exception):  # exiting: a failure here changes nothing
+            loop.run_until_complete(session.close())

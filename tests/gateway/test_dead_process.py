@@ -4,20 +4,13 @@ sweep settles the reservations of a process whose key lapsed."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.db.models import Sum
 
 from billing.models import LedgerEntry
@@ -29,55 +22,19 @@ from nexai import redis as nxredis
 from providers.models import AiModel
 from tests.factories import make_key, make_user
 from tests.fakes.openai import FakeOpenAI
+from tests.servers import ServerProcess
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-ROOT = Path(__file__).resolve().parents[2]
 CREDITS = 100_000_000
 RELEASE_WITHIN = 15.0  # seconds: the promise in docs/operations.md
 
 
-class ServerProcess:
-    """One uvicorn process on the test database and Redis, as a host would run."""
-
-    def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        db = settings.DATABASES["default"]
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
-            "NEXAI_USAGE_FLUSH_INTERVAL": "0",
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "nexai.asgi:application", "--host",
-                "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-                "--lifespan", "off",
-            ],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:  # no readiness signal from another process: poll its port
-            assert self.process.poll() is None, "the server exited"
-            try:
-                httpx.get(self.url + "/v1/models", timeout=1)
-                return
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.05)
-
-
 @pytest.fixture
 def server(transactional_db: None, openai_catalogue: AiModel) -> Iterator[ServerProcess]:
-    process = ServerProcess()
+    process = ServerProcess(NEXAI_USAGE_FLUSH_INTERVAL="0")
     yield process
-    if process.process.poll() is None:
-        process.process.terminate()
-    process.process.wait(10)
+    process.stop()
 
 
 def _held(user_id: int) -> dict[str, Record]:
