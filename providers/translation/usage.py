@@ -59,6 +59,12 @@ def _writes(details: dict[str, Any]) -> dict[str, int]:
     return {"cache_write_tokens": written - hour, "cache_write_1h_tokens": hour}
 
 
+# The most a count can be: the usage table's integer columns hold no more. A larger
+# one (two billion tokens in one answer, or in a sum of an upstream's parts) is a bug
+# upstream; charged and recorded as this, the record still says what was charged.
+MAX_COUNT = 2**31 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Tokens of one call, in OpenAI's meaning: every part is inside a total.
@@ -82,6 +88,11 @@ class Usage:
     audio_output_tokens: int = 0
     image_input_tokens: int = 0
     image_output_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        for name in _NAMES:
+            if getattr(self, name) > MAX_COUNT:
+                object.__setattr__(self, name, MAX_COUNT)
 
     @property
     def total_tokens(self) -> int:
@@ -256,3 +267,6 @@ class Usage:
             "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
             "total_tokens": self.total_tokens,
         }
+
+
+_NAMES = tuple(f.name for f in fields(Usage))

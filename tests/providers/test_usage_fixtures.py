@@ -164,3 +164,25 @@ def test_an_anthropic_split_without_its_total_still_counts_every_write() -> None
         }
     )
     assert usage == Usage(105, 1, cache_write_tokens=30, cache_write_1h_tokens=70)
+
+
+@pytest.mark.parametrize(
+    ("reader", "usage"),
+    [
+        (Usage.from_openai_chat, {"prompt_tokens": 5_000_000_000, "completion_tokens": 3}),
+        # The sum of an upstream's parts: input plus cache reads and writes.
+        (
+            Usage.from_anthropic,
+            {"input_tokens": 2**31 - 10, "cache_read_input_tokens": 100, "output_tokens": 3},
+        ),
+        (Usage.from_responses, {"input_tokens": 1, "output_tokens": 2**40}),
+    ],
+)
+def test_a_count_past_what_the_usage_table_holds_is_read_as_its_largest(
+    reader: Any, usage: dict[str, Any]
+) -> None:
+    """Two billion tokens in one answer is a bug upstream: charged and recorded at the
+    integer columns' largest value rather than failing, or wrapping, on the way in."""
+    read = reader(usage)
+    assert max(read.input_tokens, read.output_tokens) == 2**31 - 1
+    assert min(read.input_tokens, read.output_tokens) in (1, 3)
