@@ -21,7 +21,7 @@ from accounts.models import ApiKey
 from billing.models import LedgerEntry, Wallet
 from gateway import spend, writer
 from gateway.models import UsageRecord
-from gateway.records import Record
+from gateway.records import FIELDS, Record
 from tests.factories import make_key, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +152,62 @@ def test_charge_lines_land_exactly_as_metered() -> None:
     spend.store().settle_sync(record=record)
     writer.flush()
     assert UsageRecord.objects.get(request_id="req_lines").charge_lines == lines
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_field_of_a_record_lands_as_it_was_settled() -> None:
+    """Each column gets its own field's value (PostgreSQL's binary COPY is told each
+    column's type, and would take a value of the wrong one's size for another's)."""
+    [(user_id, key_id)] = _customers(1)
+    record = Record(
+        request_id="req_every_field", user_id=user_id, api_key_id=key_id,
+        endpoint="responses", model="gpt-5", stream=True, reserved=900, charge=811,
+        status=207, error_code="upstream_timeout", client_disconnected=True,
+        estimated=True, provider="openai-main", upstream_model="gpt-5-2025-08-07",
+        upstream_key_id=2**40 + 3, input_tokens=1_001, output_tokens=2_002,
+        cached_input_tokens=303, units=4, latency_ms=5_005, ttft_ms=606,
+        created_at=1_765_000_000.123456, reasoning_tokens=707, cache_write_tokens=88,
+        cache_write_1h_tokens=9, audio_input_tokens=10, audio_output_tokens=11,
+        image_input_tokens=12, image_output_tokens=13,
+        charge_lines=[["input", 1_001, 1_250_000]], cost=777,
+    )  # fmt: skip
+    # And one with every nullable value null and nothing charged.
+    bare = Record(
+        request_id="req_bare", user_id=user_id, api_key_id=None, endpoint="embeddings",
+        model="m", status=502, created_at=1_765_000_001.5,
+    )  # fmt: skip
+    for settled in (record, bare):
+        spend.store().settle_sync(record=settled)
+    assert writer.flush() == 2
+    for settled in (record, bare):
+        row = UsageRecord.objects.get(request_id=settled.request_id)
+        for name in FIELDS:
+            if name not in ("reserved", "created_at"):  # not a column; a datetime
+                assert getattr(row, name) == getattr(settled, name), name
+        assert row.created_at.timestamp() == pytest.approx(settled.created_at, abs=1e-6)
+    assert UsageRecord.objects.get(request_id="req_every_field").ledger_entry.amount == -811
+    assert UsageRecord.objects.get(request_id="req_bare").ledger_entry is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_count_past_the_integer_columns_lands_at_their_largest_and_holds_up_nothing() -> None:
+    """A count no integer column holds, queued by whatever bug: the record lands with
+    the largest value (not wrapped round to a small one), charged what it was charged,
+    and the rest of its batch lands with it instead of the batch failing for ever."""
+    customers = _customers(2)
+    charges = _queue(customers, 6)
+    user_id, key_id = customers[0]
+    huge = Record(
+        request_id="req_huge", user_id=user_id, api_key_id=key_id,
+        endpoint="chat.completions", model="gpt-4o", charge=50, status=200,
+        input_tokens=10, output_tokens=2**32 + 5,
+    )  # fmt: skip
+    spend.store().settle_sync(record=huge)
+    assert writer.flush() == 7
+    row = UsageRecord.objects.get(request_id="req_huge")
+    assert (row.input_tokens, row.output_tokens, row.charge) == (10, 2**31 - 1, 50)
+    charges["req_huge"] = 50
+    _assert_written_once(charges, customers)
 
 
 @pytest.mark.redis
