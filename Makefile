@@ -45,7 +45,7 @@ format: install
 
 # The capacity picture on PostgreSQL + Redis in one run (docs/performance.md): throughput,
 # added latency and CPU per request of each server, the write path, and K hosts x M
-# writers with the capacity that follows (about 5 minutes; `bench/run.py --help` for
+# writers with the capacity that follows (3 to 5 minutes, as the host goes; `bench/run.py --help` for
 # shorter runs). `make bench-scale` runs the last part alone.
 bench: install wrk
 	$(BIN)/python bench/run.py
