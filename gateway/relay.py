@@ -378,7 +378,14 @@ class _StreamRelay:
         except StopAsyncIteration:
             self.done = True
             return self.stream.decoder.finish()
-        return self.stream.decoder.feed(data)
+        pieces = self.stream.decoder.feed(data)
+        if self.attempt.response.at_end():
+            # The upstream's end came with this data (a short answer, or its last
+            # event): the client's stream ends with it too, in the same write,
+            # instead of after one more read that finds nothing.
+            self.done = True
+            pieces += self.stream.decoder.finish()
+        return pieces
 
     async def first_pieces(self) -> list[StreamPiece] | None:
         """Reads until the upstream's first event: None when the stream ends (or

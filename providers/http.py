@@ -66,6 +66,10 @@ class UpstreamResponse:
         except aiohttp.ClientError as exc:
             raise _failure(exc) from exc
 
+    def at_end(self) -> bool:
+        """The body has arrived whole and been read to its end: no more pieces."""
+        return self._response.content.at_eof()
+
     async def aclose(self) -> None:
         if self._response.content.at_eof():
             self._response.release()  # read to its end: the connection is reused

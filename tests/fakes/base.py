@@ -407,6 +407,9 @@ class FakeServer:
             # provider's usual one), e.g. one quoting the upstream key.
             self.stream_error_message: str | None = None
             self.include_usage = True
+            # A stream written in one piece, end included, as an upstream with its
+            # whole answer ready does (no scripted interruptions then).
+            self.whole_streams = False
             self._pause_after: int | None = None
             self.fail_mid_stream_after: int | None = None
             self.error_mid_stream_after: int | None = None
@@ -780,14 +783,19 @@ class FakeServer:
                 "error": self.error_mid_stream_after,
                 "drop": self.fail_mid_stream_after,
             }
+        whole = bytearray() if self.whole_streams else None
         for frame in self._frames_with_end(stream.frames):
             if frame.kind != HEAD and not self._checkpoint(h, req, stream, checkpoints):
                 return
             if frame.data:
-                self._write(h, req, b"%X\r\n%s\r\n" % (len(frame.data), frame.data))
+                chunk = b"%X\r\n%s\r\n" % (len(frame.data), frame.data)
+                if whole is None:
+                    self._write(h, req, chunk)
+                else:
+                    whole += chunk
             if frame.kind == CONTENT:
                 req.content_chunks_sent += 1
-        self._write(h, req, b"0\r\n\r\n")
+        self._write(h, req, (whole or b"") + b"0\r\n\r\n")
 
     @staticmethod
     def _frames_with_end(frames: Iterable[Frame]) -> Iterator[Frame]:
