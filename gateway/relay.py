@@ -435,12 +435,16 @@ class _StreamRelay:
                 payload = self._write(pieces)
                 if self.done:
                     payload += self.stream.emitter.finish()
+                if payload and self.ticket.first_byte is None:
+                    # Before the settlement below: a stream whose first bytes are
+                    # also its last is settled with its time to first token.
+                    self.ticket.first_byte = time.monotonic()
+                    if not self.done:
+                        self._report_in(pipeline.FIRST_REPORT_AFTER)
+                if self.done:
                     await self.close(**self.outcome)
                     await self.call.before_last_bytes()
                 if payload:
-                    if self.ticket.first_byte is None:
-                        self.ticket.first_byte = time.monotonic()
-                        self._report_in(pipeline.FIRST_REPORT_AFTER)
                     # Upstream error events may quote a key: every byte is redacted.
                     yield redact_bytes(payload)
                 if self.done:

@@ -43,3 +43,4 @@ async def test_a_stream_the_upstream_sends_whole_goes_out_in_one_write_and_is_ch
     [record] = await _settled(customer)
     assert (record.status, record.input_tokens, record.output_tokens) == (200, 12, 3)
     assert record.charge == expected_charge(12, 3)
+    assert record.ttft_ms is not None  # its first bytes were its last: timed all the same
