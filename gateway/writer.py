@@ -54,6 +54,7 @@ from gateway.models import UsageRecord
 from gateway.records import FIELDS, Record
 from nexai import redis as nxredis
 from nexai.db import in_thread
+from providers.translation.usage import MAX_COUNT
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +131,6 @@ def _copy_statement() -> tuple[str, list[str]]:
     return sql, types
 
 
-INTEGER_MAX = 2**31 - 1  # the largest value of an integer column
-
-
 @functools.cache
 def _count_fields() -> tuple[str, ...]:
     """The Record's fields that go to integer (32-bit) columns, never null."""
@@ -152,13 +150,13 @@ def _storable(records: Iterable[Record]) -> Iterator[Record]:
     names = _count_fields()
     counts = attrgetter(*names)
     for record in records:
-        if max(counts(record)) > INTEGER_MAX:
+        if max(counts(record)) > MAX_COUNT:
             log.warning(
                 "usage of %s past the integer columns' range, stored at their largest",
                 record.request_id,
             )
             record = record.with_values(
-                **{name: min(getattr(record, name), INTEGER_MAX) for name in names}
+                **{name: min(getattr(record, name), MAX_COUNT) for name in names}
             )
         yield record
 

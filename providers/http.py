@@ -71,7 +71,7 @@ class UpstreamResponse:
         return self._response.content.at_eof()
 
     async def aclose(self) -> None:
-        if self._response.content.at_eof():
+        if self.at_end():
             self._response.release()  # read to its end: the connection is reused
         else:
             self._response.close()  # cut short: the upstream sees the connection go
