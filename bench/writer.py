@@ -15,7 +15,7 @@ on both figures alike. A cell holds 200,000 records, a few seconds' work: the fi
 is the rate the writers keep up, not how they start and stop. With 50,000 records two
 writers emptied the queue in under a second, of which their start (each finds the
 backlog at its next poll) and their last batches were 5 to 10 %, and cells of the
-same setting were up to 10 % apart; at 200,000, 2 to 4 %. The default 256 customers
+same setting were up to 10 % apart; at 200,000, mostly 2 to 4 %. The default 256 customers
 put 16 in each of the 16 partitions, so the backlog is spread evenly, as many
 customers' traffic is; two writers then finish together, and the figure is their
 rate rather than how unevenly a few customers fell into partitions. (One customer's

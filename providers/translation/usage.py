@@ -103,7 +103,7 @@ class Usage:
         return self.cache_write_tokens + self.cache_write_1h_tokens
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _NAMES}
 
     def merged(self, other: Usage) -> Usage:
         """Each count at its larger value: for streams that report cumulative counts in
