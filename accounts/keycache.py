@@ -18,8 +18,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import ApiKey, digest_secret, is_well_formed
-from nexai.clock import clock
-from nexai.db import in_thread
+from core.clock import clock
+from core.db import in_thread
 
 LOCAL_TTL = 1.0  # seconds; the bound on how long a revoked key may still work
 SHARED_TTL = 300  # seconds

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from nexai.append_only import AppendOnly, AppendOnlyError
+from core.append_only import AppendOnly, AppendOnlyError
 
 
 class ImmutableAudit(AppendOnlyError):

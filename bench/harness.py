@@ -180,7 +180,7 @@ def prepare(*, customers: int, upstream_port: int | None = None) -> list[Custome
     from django.core.management import call_command
     from django.db import connections
 
-    from nexai import redis as nxredis
+    from core import redis as nxredis
 
     connections.close_all()  # the drop below would break them
     database_recreate(settings.DATABASES["default"]["NAME"])

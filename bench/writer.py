@@ -63,10 +63,10 @@ def queue(customers: list[harness.Customer], n: int) -> None:
     """n settlements, through the gateway's own settlement script, pipelined, with
     request ids as the gateway makes them (random: each lands somewhere else in the
     unique index, as in production, not all at its right edge)."""
+    from core import redis as nxredis
     from gateway import spend
     from gateway.records import Record
     from gateway.relay import new_request_id
-    from nexai import redis as nxredis
 
     store = spend.store()
     pipe = nxredis.sync_client().pipeline(transaction=False)

@@ -12,7 +12,7 @@ import redis
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from nexai import redis as nxredis
+from core import redis as nxredis
 
 log = logging.getLogger(__name__)
 

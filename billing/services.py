@@ -16,7 +16,7 @@ from accounts.models import ApiKey, User
 from billing import balances, live
 from billing.balances import WalletSnapshot
 from billing.models import LedgerEntry, Wallet
-from nexai.db import update_each
+from core.db import update_each
 
 # Credits that move an account to the paid plan: anything but the signup gift.
 _PAID_KINDS = {

@@ -5,7 +5,7 @@ receivers of request_started / request_finished through thread-sensitive
 sync_to_async, inside a ThreadSensitiveContext that starts a fresh thread for each
 request. Profiling showed that to be most of the gateway's CPU. The /v1 views are
 async, need no session, CSRF, locale or messages middleware, and release their own
-database connections (nexai.db.in_thread), so this handler keeps Django's request,
+database connections (core.db.in_thread), so this handler keeps Django's request,
 URL resolving and disconnect detection, and drops the rest.
 
 It also answers every failure in the caller's error shape (gateway/errors.py):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from core import redis as nxredis
 from gateway import spend
 from gateway.records import Record
-from nexai import redis as nxredis
 
 
 @dataclass(frozen=True, slots=True)

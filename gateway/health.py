@@ -31,7 +31,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from nexai.db import in_thread
+from core.db import in_thread
 from providers import health as store
 from providers import http
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey

@@ -23,10 +23,10 @@ from billing.balances import WalletSnapshot
 from billing.models import Wallet
 from billing.money import credits_to_usd
 from billing.overdraw import overdraw_alert
+from core.db import in_thread
 from gateway import errors, journal, metrics, writer
 from gateway.records import Record
 from gateway.spend import Admission, Limits, Outcome, RedisDown, release_later, store
-from nexai.db import in_thread
 from providers.catalogue import ModelInfo, aget_catalogue
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from core.db import in_thread
 from gateway.backlog import backlog
-from nexai.db import in_thread
 from providers.catalogue import get_catalogue
 
 log = logging.getLogger(__name__)

@@ -38,12 +38,12 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from accounts.keycache import KeySnapshot
 from billing.costs import route_cost
+from core.logs import request_id_var
 from gateway import errors, metrics, pipeline, upstream
 from gateway.auth import authenticate
 from gateway.errors import GatewayError
 from gateway.idempotency import Claim
 from gateway.pipeline import Ticket
-from nexai.logs import request_id_var
 from providers import http
 from providers.adapters import Adapter, UpstreamRequest
 from providers.adapters.base import ChatStreamDecoder, StreamPiece

@@ -47,8 +47,8 @@ import redis
 from django.conf import settings
 
 from billing.balances import WalletSnapshot
+from core import redis as nxredis
 from gateway.records import Record
-from nexai import redis as nxredis
 
 log = logging.getLogger(__name__)
 

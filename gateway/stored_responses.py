@@ -8,9 +8,9 @@ import asyncio
 import logging
 from typing import Any
 
+from core.db import in_thread
 from gateway.models import StoredResponse
 from gateway.services import stored_response_create, stored_response_delete
-from nexai.db import in_thread
 from providers.translation import TranslationError, responses_output_to_chat_messages
 
 log = logging.getLogger(__name__)

@@ -49,11 +49,11 @@ from billing import alerts, live
 from billing.balances import WalletSnapshot
 from billing.models import LedgerEntry
 from billing.services import UsageCharges, usage_post_batch
+from core import redis as nxredis
+from core.db import in_thread
 from gateway import journal, spend
 from gateway.models import UsageRecord
 from gateway.records import FIELDS, Record
-from nexai import redis as nxredis
-from nexai.db import in_thread
 from providers.translation.usage import MAX_COUNT
 
 log = logging.getLogger(__name__)

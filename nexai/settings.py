@@ -13,8 +13,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from core.logs import logging_config
 from nexai.env import env_bool, env_int, env_list, env_str
-from nexai.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -245,7 +245,7 @@ REST_FRAMEWORK = {
 
 # NEXAI_LOG_FORMAT=json writes one JSON object per line with the request id (for log
 # collectors); the default is one plain line per record. Either way credentials are
-# replaced before anything is written (nexai/logs.py).
+# replaced before anything is written (core/logs.py).
 NEXAI_LOG_FORMAT = env_str("NEXAI_LOG_FORMAT", "plain")
 if NEXAI_LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"NEXAI_LOG_FORMAT must be plain or json, not {NEXAI_LOG_FORMAT!r}")

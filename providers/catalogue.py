@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 
-from nexai.clock import clock
-from nexai.db import in_thread
+from core.clock import clock
+from core.db import in_thread
 from providers.models import AiModel, Provider
 from providers.prices import Prices
 

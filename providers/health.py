@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from nexai import redis as nredis
+from core import redis as nredis
 from providers.models import ProviderKey, Route
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"

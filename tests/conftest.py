@@ -5,7 +5,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from accounts import keycache
-from nexai.clock import clock
+from core.clock import clock
 from tests.factories import Personas, make_personas
 
 

@@ -8,11 +8,11 @@ from django.http import HttpRequest
 
 from accounts.keycache import KeySnapshot
 from billing.models import Wallet
+from core.db import in_thread
 from gateway import errors
 from gateway.errors import OPENAI
 from gateway.relay import Endpoint, Reply
 from gateway.spend import store
-from nexai.db import in_thread
 from providers.catalogue import ModelInfo, aget_catalogue
 
 

@@ -17,7 +17,7 @@ from accounts.services import (
     api_key_revoke,
     api_key_suspend,
 )
-from nexai.clock import clock
+from core.clock import clock
 from tests.factories import make_key, make_user
 
 pytestmark = pytest.mark.django_db

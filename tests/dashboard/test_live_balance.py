@@ -11,9 +11,9 @@ from django.test import Client
 
 from billing import live
 from billing.services import ledger_post
+from core import redis as nxredis
 from gateway import spend, writer
 from gateway.records import Record
-from nexai import redis as nxredis
 from nexai.asgi import application
 from tests.factories import make_key, make_user
 

@@ -15,10 +15,10 @@ from django.db.models import Sum
 
 from billing.models import LedgerEntry
 from billing.services import wallet_for
+from core import redis as nxredis
 from gateway import spend, writer
 from gateway.models import UsageRecord
 from gateway.records import Record
-from nexai import redis as nxredis
 from providers.models import AiModel
 from tests.factories import make_key, make_user
 from tests.fakes.openai import FakeOpenAI

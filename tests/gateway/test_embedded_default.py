@@ -12,8 +12,8 @@ from accounts import keycache
 from accounts.models import ApiKey
 from billing import balances
 from billing.services import ledger_post
+from core.clock import clock
 from gateway import spend
-from nexai.clock import clock
 from providers import catalogue
 from providers.models import AiModel, Provider, Route
 from tests.gateway.conftest import Customer, customer_for

@@ -21,9 +21,9 @@ from django.db.models import Sum
 
 from billing.models import LedgerEntry
 from billing.services import wallet_for
+from core import redis as nxredis
 from gateway import journal, spend, writer
 from gateway.models import UsageRecord
-from nexai import redis as nxredis
 from providers.models import AiModel
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway.conftest import Customer, customer_for

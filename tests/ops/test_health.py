@@ -9,8 +9,8 @@ import time
 import pytest
 from django.conf import settings
 
+from core import redis as nxredis
 from gateway import backlog, writer
-from nexai import redis as nxredis
 from providers.models import AiModel
 from tests.gateway.conftest import Customer
 from tests.ops.conftest import RedisServer, free_port, get, uvicorn

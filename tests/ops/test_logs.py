@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nexai.logs import (
+from core.logs import (
     JsonFormatter,
     RedactSecrets,
     RequestId,

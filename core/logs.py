@@ -105,7 +105,7 @@ class JsonFormatter(logging.Formatter):
 def logging_config(*, fmt: str, level: str) -> dict[str, Any]:
     """settings.LOGGING for `fmt` "plain" (the default) or "json"."""
     formatter = (
-        {"()": "nexai.logs.JsonFormatter"}
+        {"()": "core.logs.JsonFormatter"}
         if fmt == "json"
         else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     )
@@ -134,8 +134,8 @@ def logging_config(*, fmt: str, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
-            "request_id": {"()": "nexai.logs.RequestId"},
-            "redact": {"()": "nexai.logs.RedactSecrets"},
+            "request_id": {"()": "core.logs.RequestId"},
+            "redact": {"()": "core.logs.RedactSecrets"},
         },
         "formatters": {"main": formatter},
         "handlers": {"console": handler},
