@@ -125,6 +125,14 @@ ERRORS = [
         "rate_limit_exceeded",
         _("Over your plan's or your key's requests per minute; see Retry-After."),
     ),
+    (
+        429,
+        "rate_limit_error",
+        "concurrency_limit_exceeded",
+        _(
+            "Too many requests in flight at once for your account or this key; retry when one has finished."
+        ),
+    ),
     (500, "api_error", "internal_error", _("Something failed on our side.")),
     (502, "api_error", "upstream_error", _("Every route failed before any output.")),
     (503, "api_error", "no_active_provider_keys", _("No provider can serve the model right now.")),

@@ -184,6 +184,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "nexai <noreply@localhost>")
 NEXAI_SIGNUP_CREDITS = env_int("NEXAI_SIGNUP_CREDITS", 5_000_000, minimum=0)
 NEXAI_FREE_RPM = env_int("NEXAI_FREE_RPM", 10, minimum=1)
 NEXAI_PAID_RPM = env_int("NEXAI_PAID_RPM", 3000, minimum=1)
+# Requests an account may have in flight at once (admitted and not yet settled: a
+# stream counts until it ends), across all its keys; a key's own cap applies on top.
+NEXAI_FREE_CONCURRENCY = env_int("NEXAI_FREE_CONCURRENCY", 5, minimum=1)
+NEXAI_PAID_CONCURRENCY = env_int("NEXAI_PAID_CONCURRENCY", 100, minimum=1)
 # Redemption codes: attempts per user and per IP address within the window.
 NEXAI_REDEEM_ATTEMPTS = env_int("NEXAI_REDEEM_ATTEMPTS", 10, minimum=1)
 NEXAI_REDEEM_WINDOW_SECONDS = env_int("NEXAI_REDEEM_WINDOW_SECONDS", 900, minimum=1)
