@@ -270,7 +270,7 @@ def json_passthrough(
     `check` validates the body and returns what `plan` needs to price it."""
 
     async def parse(request: HttpRequest, key: KeySnapshot) -> PassthroughCall:
-        body = validation.json_body(request)
+        body = await validation.json_body(request)
         checked = check(body)
         return PassthroughCall(model_id=body.get("model"), path=path, body=body, plan=plan(checked))
 

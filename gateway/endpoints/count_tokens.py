@@ -60,7 +60,7 @@ class CountCall(PassthroughCall):
 
 
 async def parse_count(request: HttpRequest, key: KeySnapshot) -> CountCall:
-    body = validation.json_body(request)
+    body = await validation.json_body(request)
     validation.messages_body(body, count_only=True)
     return CountCall(body)
 

@@ -224,3 +224,17 @@ def test_the_api_is_rate_limited(api: Client, settings) -> None:  # type: ignore
     finally:
         UserRateThrottle.THROTTLE_RATES = original
     assert codes == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize("depth", [300, 100_000])
+def test_json_nested_too_deep_is_a_400_not_a_500(
+    api: Client, personas: Personas, depth: int
+) -> None:
+    key = personas.funded_key.key
+    body = '{"name": "x", "allowed_models": ' + "[" * depth + "]" * depth + "}"
+    response = api.patch(f"/api/keys/{key.pk}/", body, content_type="application/json")
+    assert response.status_code == 400
+    # Nested past 128 levels; 100,000 levels are also past 100,000 arrays.
+    assert response.json()["detail"].startswith("The JSON body ")
+    key.refresh_from_db()
+    assert key.name == "funded key"
