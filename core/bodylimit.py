@@ -125,7 +125,9 @@ def install_in_daphne(policy: Policy) -> None:
     if module is None or getattr(module.WebRequest, "body_policy", None) is not None:
         return
     module.WebRequest = type(
-        "LimitedWebRequest", (_LimitedRequest, module.WebRequest), {"body_policy": policy}
+        "LimitedWebRequest",
+        (_LimitedRequest, module.WebRequest),
+        {"body_policy": staticmethod(policy)},
     )
 
 

@@ -117,7 +117,9 @@ ERRORS = [
         413,
         "invalid_request_error",
         "request_too_large",
-        _("The body is over the limit (transcription: 50 MiB)."),
+        _(
+            "The body is over its endpoint's limit (JSON 32 MiB, embeddings 8 MiB, images and speech 1 MiB, transcription 50 MiB), also once decompressed."
+        ),
     ),
     (
         429,

@@ -107,10 +107,10 @@ def test_braces_inside_strings_are_not_counted_as_objects(
 def test_a_compression_bomb_is_a_413_even_for_a_key_without_credits(
     gateway: AsgiServer, openai_catalogue: AiModel, fake_openai: FakeOpenAI, encoding: str
 ) -> None:
-    """32 MiB of `{}` compress to a few kilobytes: inflating them stops at 64 times
+    """31 MiB of `{}` compress to a few kilobytes: inflating them stops at 64 times
     the compressed size (past 1 MiB), and nothing is parsed."""
     broke = make_key(make_user())  # 0 credits
-    pad = b"{}," * (32 * 2**20 // 3)
+    pad = b"{}," * (31 * 2**20 // 3)
     bomb = COMPRESS[encoding](b'{"model":"gpt-4o","messages":[],"pad":[' + pad + b"{}]}")
     assert len(bomb) < 100_000
     answer = post(gateway, broke.secret, bomb, encoding=encoding)
