@@ -22,7 +22,7 @@ import orjson
 
 MAX_DEPTH = 128  # levels of objects and arrays; orjson.dumps itself stops at 254
 MAX_CONTAINERS = 100_000  # objects and arrays
-MAX_VALUES = 1_000_000  # every value and key
+MAX_VALUES = 1_500_000  # every value and key (an embeddings request: 300,000 token ids)
 
 # bytes.translate tables: keep only what matters to the structure.
 _ALL = bytes(range(256))

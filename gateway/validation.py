@@ -152,6 +152,54 @@ def positive_int(body: dict[str, Any], name: str) -> None:
     )
 
 
+# -- the upstream APIs' own limits ---------------------------------------------------
+# A request beyond them would be refused upstream, or worse served and charged (an
+# OpenAI-compatible upstream that ignores `n` still bills the reservation's bound):
+# refused here, before admission, with OpenAI's wording and `param`.
+MAX_CHOICES = 128  # chat `n` (OpenAI)
+MAX_STOP_SEQUENCES = 4  # chat `stop` (OpenAI)
+MAX_TOOLS = 128  # functions in `tools` (OpenAI)
+MAX_TOP_LOGPROBS = 20  # chat `top_logprobs` (OpenAI)
+MAX_EMBEDDING_INPUTS = 2048  # strings, or token ids, or token arrays, in one `input`
+MAX_IMAGES = 10  # images `n` (OpenAI)
+MAX_IMAGE_PROMPT = 32_000  # characters (OpenAI's GPT image models)
+MAX_IMAGE_EDGE = 3840  # pixels (OpenAI: at most 3840x2160)
+MAX_SPEECH_INPUT = 4096  # characters (OpenAI)
+
+
+def at_most(body: dict[str, Any], name: str, maximum: int) -> None:
+    """`name`, when given, is a positive integer no larger than `maximum`."""
+    positive_int(body, name)
+    value = body.get(name)
+    if value is not None and value > maximum:
+        raise errors.invalid(
+            f"Invalid '{name}': integer above maximum value. Expected a value <= {maximum}, "
+            f"but got {value} instead.",
+            param=name,
+            code="integer_above_max_value",
+        )
+
+
+def _items_at_most(value: Any, name: str, maximum: int) -> None:
+    if isinstance(value, list) and len(value) > maximum:
+        raise errors.invalid(
+            f"Invalid '{name}': array too long. Expected an array with maximum length "
+            f"{maximum}, but got an array with length {len(value)} instead.",
+            param=name,
+            code="array_above_max_length",
+        )
+
+
+def _text_at_most(value: Any, name: str, maximum: int) -> None:
+    if isinstance(value, str) and len(value) > maximum:
+        raise errors.invalid(
+            f"Invalid '{name}': string too long. Expected a string with maximum length "
+            f"{maximum}, but got a string with length {len(value)} instead.",
+            param=name,
+            code="string_above_max_length",
+        )
+
+
 def boolean(body: dict[str, Any], name: str) -> None:
     value = body.get(name)
     valid = value is None or isinstance(value, bool)
@@ -204,13 +252,15 @@ def chat_body(body: dict[str, Any]) -> None:
     sampling(body)
     positive_int(body, "max_tokens")
     positive_int(body, "max_completion_tokens")
-    positive_int(body, "n")
-    for name in ("tools", "stop"):
-        value = body.get(name)
-        if name == "tools" and value is not None and not isinstance(value, list):
-            raise errors.invalid(
-                "Invalid type for 'tools': expected an array.", param="tools", code="invalid_type"
-            )
+    at_most(body, "n", MAX_CHOICES)
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise errors.invalid(
+            "Invalid type for 'tools': expected an array.", param="tools", code="invalid_type"
+        )
+    _items_at_most(tools, "tools", MAX_TOOLS)
+    _items_at_most(body.get("stop"), "stop", MAX_STOP_SEQUENCES)
+    _number(body, "top_logprobs", 0, MAX_TOP_LOGPROBS)
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise errors.invalid(
@@ -327,18 +377,14 @@ def _embedding_input_tokens(value: Any, count: Callable[[str], int]) -> int:
     )
 
 
-def _utf8_bytes(text: str) -> int:
-    return len(text.encode())
-
-
-def embeddings_body(body: dict[str, Any]) -> tuple[int, int]:
-    """Checks an embeddings request; returns its input tokens as nexai estimates them
-    (for a record the upstream gives no usage for) and their upper bound (UTF-8 bytes:
-    a byte-level BPE token covers at least one), for the reservation."""
+def embeddings_body(body: dict[str, Any]) -> int:
+    """Checks an embeddings request; returns the upper bound of its input tokens (UTF-8
+    bytes: a byte-level BPE token covers at least one), what it is reserved at and
+    charged for when the upstream reports no usage."""
     if "input" not in body:
         raise missing("input")
-    tokens = _embedding_input_tokens(body["input"], metering.tokens_for_text)
-    bound = _embedding_input_tokens(body["input"], _utf8_bytes)
+    _items_at_most(body["input"], "input", MAX_EMBEDDING_INPUTS)
+    bound = _embedding_input_tokens(body["input"], metering.tokens_bound)
     if body.get("encoding_format") not in (None, "float", "base64"):
         raise errors.invalid(
             "Invalid value for 'encoding_format': expected 'float' or 'base64'.",
@@ -346,7 +392,7 @@ def embeddings_body(body: dict[str, Any]) -> tuple[int, int]:
             code="invalid_value",
         )
     positive_int(body, "dimensions")
-    return tokens, bound
+    return bound
 
 
 def images_body(body: dict[str, Any]) -> tuple[int, str | None]:
@@ -354,11 +400,19 @@ def images_body(body: dict[str, Any]) -> tuple[int, str | None]:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         raise missing("prompt")
-    positive_int(body, "n")
+    _text_at_most(prompt, "prompt", MAX_IMAGE_PROMPT)
+    at_most(body, "n", MAX_IMAGES)
     size = body.get("size")
     if size is not None and not isinstance(size, str):
         raise errors.invalid(
             "Invalid type for 'size': expected a string.", param="size", code="invalid_type"
+        )
+    if size is not None and not _image_size(size):
+        raise errors.invalid(
+            f"Invalid value for 'size': '{size[:40]}'. Expected 'auto' or WIDTHxHEIGHT in "
+            f"pixels (e.g. '1024x1024'), each at most {MAX_IMAGE_EDGE}.",
+            param="size",
+            code="invalid_value",
         )
     if body.get("response_format") not in (None, "url", "b64_json"):
         raise errors.invalid(
@@ -371,11 +425,25 @@ def images_body(body: dict[str, Any]) -> tuple[int, str | None]:
     return body.get("n") or 1, size
 
 
+def _image_size(size: str) -> bool:
+    """'auto', or WIDTHxHEIGHT within what any image model renders. Which sizes a
+    model takes is the catalogue's: a size-keyed price (images._priced_size)."""
+    if size == "auto":
+        return True
+    width, x, height = size.partition("x")
+    return bool(
+        x and width.isdigit() and height.isdigit()
+        and 0 < int(width) <= MAX_IMAGE_EDGE and 0 < int(height) <= MAX_IMAGE_EDGE
+    )  # fmt: skip
+
+
 def speech_body(body: dict[str, Any]) -> int:
     """Checks a speech request; returns the characters to be spoken."""
     text = body.get("input")
     if not isinstance(text, str) or not text:
         raise missing("input")
+    _text_at_most(text, "input", MAX_SPEECH_INPUT)
+    _number(body, "speed", 0.25, 4)
     if body.get("stream_format") not in (None, "audio", "sse"):
         raise errors.invalid(
             "Invalid value for 'stream_format': expected 'audio' or 'sse'.",
