@@ -182,6 +182,9 @@ class ChatCall(Call):
         meter = ChatMeter(self.model, self.input_estimate, decoder)
         return Stream(decoder, self.emitter, meter)
 
+    def unread(self) -> dict[str, Any]:
+        return ChatMeter(self.model, self.input_estimate).values()
+
 
 # (the upstream's body, its content type) -> Metered. Raises ValueError (or KeyError,
 # TypeError) when the answer cannot be read: the call then fails as a 502.
