@@ -118,7 +118,6 @@ class OutputCounter:
             self._add(choice.get("message") or {})
 
 
-
 # =============================================================================
 # What a settled call records, priced (billing.pricing)
 # =============================================================================
