@@ -42,7 +42,10 @@ def test_sepay_alone_offers_a_bank_transfer_with_the_customers_memo(page, fake_s
 def test_all_three_rails_are_offered_together(page, fake_payos, fake_sepay, settings) -> None:  # type: ignore[no-untyped-def]
     settings.STRIPE_SECRET_KEY = "sk_test_rails"
     text = page()
-    positions = [text.index(f'data-testid="{rail}"') for rail in ("rail-vietqr", "rail-transfer", "rail-card")]
+    positions = [
+        text.index(f'data-testid="{rail}"')
+        for rail in ("rail-vietqr", "rail-transfer", "rail-card")
+    ]
     assert positions == sorted(positions)  # đồng first: the first market is Vietnam
 
 
