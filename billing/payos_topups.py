@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 TOPUP_MIN_VND = 10_000
 TOPUP_MAX_VND = 50_000_000
-TOPUP_PRESETS_VND = (50_000, 100_000, 200_000, 500_000, 1_000_000)
+TOPUP_PRESETS_VND = (50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000)
 LINK_LIFETIME = timedelta(minutes=15)
 # What the customer's bank statement says. payOS allows 9 characters on accounts that
 # are not linked to it (25 on linked ones), and adds its own payment code in front.
