@@ -365,3 +365,15 @@ def test_staff_see_orders_to_review_and_every_webhook_in_admin(
     page = staff.get("/admin/billing/payoswebhook/").content.decode()
     assert str(order.order_code) in page and "Credited" in page
     assert fake_payos.checksum_key not in page
+
+
+def test_the_management_api_lists_what_was_paid_for_each_top_up(
+    fake_payos: FakePayOS, customer
+) -> None:  # type: ignore[no-untyped-def]
+    _, client = customer
+    order = open_order(client)
+    post_payos(fake_payos.webhook(order.order_code))
+    [entry] = [e for e in client.get("/api/ledger/").json()["results"] if e["kind"] == "topup"]
+    assert entry["amount"] == CREDITS_100K and entry["reference"] == f"payos:{order.order_code}"
+    assert (entry["paid_amount"], entry["paid_currency"]) == (100_000, "VND")
+    assert (entry["rate"], entry["rate_date"]) == (RATE, RATE_DATE.isoformat())
