@@ -19,9 +19,3 @@ def rails_offered() -> list[str]:
 
 def any_rail() -> bool:
     return bool(rails_offered())
-
-
-def rail_of(reference: str) -> str:
-    """The rail a top-up's ledger reference came through ("" for other entries)."""
-    prefix = reference.partition(":")[0]
-    return prefix if prefix in (PAYOS, SEPAY, STRIPE) else ""
