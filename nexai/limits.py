@@ -14,12 +14,16 @@ KIB = 1024
 # Stripe's events are a few KB (a checkout session, a payment intent); Stripe publishes
 # no maximum, and an event ten times the largest we handle is still far below this.
 STRIPE_WEBHOOK = 1024 * KIB
+# payOS and SePay post one payment each, in well under a kilobyte of JSON.
+DONG_WEBHOOKS = 64 * KIB
 MANAGEMENT_API = 256 * KIB  # /api/: keys, usage filters, redemption codes
 ADMIN = 2048 * KIB  # staff forms, bulk actions over many selected rows
 FORMS = 256 * KIB  # log-in, sign-up, the dashboard's forms
 
 _PREFIXES = (
     ("/stripe/webhook/", STRIPE_WEBHOOK),
+    ("/payos/webhook/", DONG_WEBHOOKS),
+    ("/sepay/webhook/", DONG_WEBHOOKS),
     ("/api/", MANAGEMENT_API),
     ("/admin/", ADMIN),
 )

@@ -152,7 +152,7 @@ def test_declared_2_gib_bodies_are_refused_before_they_are_read(server: ServerPr
     assert b'"code":"request_too_large"' in v1
     messages = _declared(port, "/v1/messages", 2 * GIB)
     assert _status(messages) == 413 and b'"type":"request_too_large"' in messages
-    for path in ("/stripe/webhook/", "/login/", "/api/keys/"):
+    for path in ("/stripe/webhook/", "/payos/webhook/", "/sepay/webhook/", "/login/", "/api/keys/"):
         assert _status(_declared(port, path, 2 * GIB)) == 413, path
 
 
