@@ -15,7 +15,8 @@ from accounts.services import (
 from audit.services import audit_record, model_state
 
 # A key's fields whose change staff must be able to trace (never its digest).
-_AUDITED = ["name", "status", "rpm", "spend_limit", "allowed_models", "expires_at"]
+_AUDITED = ["name", "status", "rpm", "concurrency", "spend_limit", "allowed_models", "expires_at"]
+_CLEARABLE = ("rpm", "concurrency", "spend_limit", "expires_at")
 
 
 @admin.register(ApiKey)
@@ -49,6 +50,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "status",
         "scope",
         "rpm",
+        "concurrency",
         "spend_limit",
         "allowed_models",
         "expires_at",
@@ -74,10 +76,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
             key=obj,
             name=obj.name,
             rpm=obj.rpm,
+            concurrency=obj.concurrency,
             spend_limit=obj.spend_limit,
             allowed_models=obj.allowed_models,
             expires_at=obj.expires_at,
-            clear=tuple(f for f in ("rpm", "spend_limit", "expires_at") if getattr(obj, f) is None),
+            clear=tuple(f for f in _CLEARABLE if getattr(obj, f) is None),
         )
         after = model_state(obj, _AUDITED)
         if after != before:

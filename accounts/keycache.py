@@ -45,6 +45,7 @@ class KeySnapshot:
     status: str
     expires_at: datetime | None
     rpm: int | None
+    concurrency: int | None  # requests in flight at once (the key's own cap)
     spend_limit: int | None
     allowed_models: tuple[str, ...]
 
@@ -57,6 +58,7 @@ class KeySnapshot:
             status=key.status,
             expires_at=key.expires_at,
             rpm=key.rpm,
+            concurrency=key.concurrency,
             spend_limit=key.spend_limit,
             allowed_models=tuple(key.allowed_models or ()),
         )
@@ -82,7 +84,9 @@ _LOCAL_MAX = 10_000
 
 
 def _cache_key(digest: str) -> str:
-    return f"apikey:{digest}"
+    # The version changes with KeySnapshot's fields: a process of the new code must
+    # not read a snapshot an older one cached (it would lack the new fields).
+    return f"apikey:v2:{digest}"
 
 
 def forget(digest: str) -> None:

@@ -107,6 +107,9 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     # Optional per-key limits; null means "no limit of its own".
     rpm = models.PositiveIntegerField(null=True, blank=True, help_text=_("Requests per minute"))
+    concurrency = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Requests in flight at once")
+    )
     spend_limit = models.BigIntegerField(
         null=True, blank=True, help_text=_("Lifetime spend cap, in credits")
     )

@@ -43,6 +43,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
         required=False, allow_null=True, min_value=1, help_text="credits, lifetime"
     )
     rpm = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    concurrency = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="requests in flight at once"
+    )
     allowed_models = serializers.ListField(
         child=serializers.CharField(max_length=120), required=False
     )
@@ -69,6 +72,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "expires_in_days",
             "revoked_at",
             "rpm",
+            "concurrency",
             "spend_limit",
             "allowed_models",
             "scope",
@@ -121,7 +125,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
         # An explicit null removes a limit; an absent field leaves it alone.
         clear = tuple(
             f
-            for f in ("rpm", "spend_limit", "expires_at")
+            for f in ("rpm", "concurrency", "spend_limit", "expires_at")
             if f in validated_data and validated_data[f] is None
         )
         values = {k: v for k, v in validated_data.items() if v is not None}

@@ -117,13 +117,23 @@ ERRORS = [
         413,
         "invalid_request_error",
         "request_too_large",
-        _("The body is over the limit (transcription: 50 MiB)."),
+        _(
+            "The body is over its endpoint's limit (JSON 32 MiB, embeddings 8 MiB, images and speech 1 MiB, transcription 50 MiB), also once decompressed."
+        ),
     ),
     (
         429,
         "rate_limit_error",
         "rate_limit_exceeded",
         _("Over your plan's or your key's requests per minute; see Retry-After."),
+    ),
+    (
+        429,
+        "rate_limit_error",
+        "concurrency_limit_exceeded",
+        _(
+            "Too many requests in flight at once for your account or this key; retry when one has finished."
+        ),
     ),
     (500, "api_error", "internal_error", _("Something failed on our side.")),
     (502, "api_error", "upstream_error", _("Every route failed before any output.")),

@@ -79,6 +79,13 @@ class KeyForm(forms.Form):
         max_value=100_000,
         help_text=_("Blank: your plan's limit."),
     )
+    concurrency = forms.IntegerField(
+        label=_("Requests in flight at once"),
+        required=False,
+        min_value=1,
+        max_value=10_000,
+        help_text=_("Blank: your plan's limit."),
+    )
     spend_limit_usd = forms.DecimalField(
         label=_("Spend limit (US$)"),
         required=False,
@@ -108,6 +115,7 @@ class KeyForm(forms.Form):
             kwargs["initial"] = {
                 "name": key.name,
                 "rpm": key.rpm,
+                "concurrency": key.concurrency,
                 "spend_limit_usd": (
                     Decimal(key.spend_limit) / CREDITS_PER_USD
                     if key.spend_limit is not None
@@ -155,6 +163,7 @@ class KeyForm(forms.Form):
         return {
             "name": data.get("name", "").strip(),
             "rpm": data.get("rpm"),
+            "concurrency": data.get("concurrency"),
             "spend_limit": _dollars_to_credits(spend) if spend is not None else None,
             "allowed_models": list(data.get("allowed_models") or []),
             "expires_at": _end_of_day(expires) if expires else None,

@@ -168,6 +168,8 @@ def api_reference(request: HttpRequest) -> HttpResponse:
             "errors": apireference.ERRORS,
             "free_rpm": settings.NEXAI_FREE_RPM,
             "paid_rpm": settings.NEXAI_PAID_RPM,
+            "free_concurrency": settings.NEXAI_FREE_CONCURRENCY,
+            "paid_concurrency": settings.NEXAI_PAID_CONCURRENCY,
             "can_top_up": rails.any_rail(),
             "support_email": settings.NEXAI_SUPPORT_EMAIL,
         },
@@ -401,7 +403,9 @@ def key_edit(request: HttpRequest, key_id: int) -> HttpResponse:
     form = KeyForm(request.POST or None, key=key)
     if request.method == "POST" and form.is_valid():
         limits = form.limits()
-        cleared = tuple(f for f in ("rpm", "spend_limit", "expires_at") if limits[f] is None)
+        cleared = tuple(
+            f for f in ("rpm", "concurrency", "spend_limit", "expires_at") if limits[f] is None
+        )
         try:
             api_key_update(key=key, clear=cleared, **limits)
         except KeyStateError:

@@ -35,10 +35,13 @@ class ChatMeter:
     """A chat stream's usage: the upstream's own (its usage chunk) when it reports
     one, else nexai's estimate from the text delivered, marked as such."""
 
-    def __init__(self, model: ModelInfo, input_estimate: int) -> None:
+    def __init__(
+        self, model: ModelInfo, input_estimate: int, decoder: ChatStreamDecoder | None = None
+    ) -> None:
         self.model = model
         self.input_estimate = input_estimate
         self.counter = metering.OutputCounter()
+        self.decoder = decoder  # reasoning it saw with no chat form counts as output
         self.usage: dict[str, Any] | None = None
 
     def add(self, piece: StreamPiece) -> None:
@@ -50,7 +53,8 @@ class ChatMeter:
         if self.usage:
             usage = Usage.from_openai_chat(self.usage)
             return metering.charge_values(self.model.prices, usage, estimated=False)
-        estimate = Usage(input_tokens=self.input_estimate, output_tokens=self.counter.tokens)
+        output = self.counter.tokens + (self.decoder.reasoning_bytes if self.decoder else 0)
+        estimate = Usage(input_tokens=self.input_estimate, output_tokens=output)
         return metering.charge_values(self.model.prices, estimate, estimated=True)
 
 
@@ -174,8 +178,9 @@ class ChatCall(Call):
         """A native answer, whole, before it is written (the Responses store)."""
 
     def streamed(self, attempt: Attempt) -> Stream:
-        meter = ChatMeter(self.model, self.input_estimate)
-        return Stream(self.decoder(attempt), self.emitter, meter)
+        decoder = self.decoder(attempt)
+        meter = ChatMeter(self.model, self.input_estimate, decoder)
+        return Stream(decoder, self.emitter, meter)
 
     def unread(self) -> dict[str, Any]:
         return ChatMeter(self.model, self.input_estimate).values()
@@ -273,7 +278,7 @@ def json_passthrough(
     `check` validates the body and returns what `plan` needs to price it."""
 
     async def parse(request: HttpRequest, key: KeySnapshot) -> PassthroughCall:
-        body = validation.json_body(request)
+        body = await validation.json_body(request)
         checked = check(body)
         return PassthroughCall(model_id=body.get("model"), path=path, body=body, plan=plan(checked))
 

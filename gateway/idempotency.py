@@ -64,8 +64,9 @@ class Claim:
                 400, "invalid_request_error", "invalid_idempotency_key",
                 f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters.",
             )  # fmt: skip
-        digest = hashlib.sha256(request.path.encode() + b"\n" + request.body).hexdigest()
-        return cls(user_id=user_id, token=token, fingerprint=digest)
+        digest = hashlib.sha256(request.path.encode() + b"\n")
+        digest.update(request.body)  # not concatenated: a body may be 32 MiB
+        return cls(user_id=user_id, token=token, fingerprint=digest.hexdigest())
 
     @property
     def cache_key(self) -> str:

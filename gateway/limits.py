@@ -1,112 +1,59 @@
-"""Request body limits enforced before Django reads the body.
-
-Django's ASGI handler reads a whole request body (spooling it to disk) before any
-view runs, so a view cannot refuse a 60 MB upload without having taken it in. This
-ASGI middleware sits in front of Django: it answers 413 from the Content-Length
-header without reading anything, and stops a chunked upload as soon as it passes
-the limit (Django then sees a disconnect and answers nothing; the 413 is sent here).
-"""
+"""The largest body each /v1 endpoint takes, and the 413 that refuses a larger one in
+the caller's shape (core.bodylimit enforces it before the body is read). The same
+limit bounds a compressed body once decompressed (gateway.validation)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
+import orjson
+
+from core.bodylimit import Headers, Limit
 from gateway.errors import ANTHROPIC, OPENAI, too_large
 from gateway.relay import new_request_id
-from gateway.validation import MAX_JSON_BODY
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
-
+MAX_JSON_BODY = 32 * 1024 * 1024  # bytes; chat, Responses, Messages carry base64 images
 MAX_AUDIO_UPLOAD = 50 * 1024 * 1024  # bytes (DESIGN.md: transcription, 50 MiB)
+MIB = 1024 * 1024
 
-_V1 = re.compile(r"^/(?:api/)?v1/")
-_AUDIO_UPLOAD = re.compile(r"^/(?:api/)?v1/audio/(?:transcriptions|translations)/?$")
+_V1 = re.compile(r"^/(?:api/)?v1(?:/|$)")
 _MESSAGES = re.compile(r"^/(?:api/)?v1/messages(?:/|$)")
+# Endpoints whose requests are far smaller than a chat's (their upstreams' own limits:
+# 2,048 embeddings inputs within 300,000 tokens; an image prompt of 32,000 characters;
+# 4,096 characters to speak), then everything else under /v1.
+_ENDPOINTS = (
+    (re.compile(r"^/(?:api/)?v1/audio/(?:transcriptions|translations)/?$"), MAX_AUDIO_UPLOAD),
+    (re.compile(r"^/(?:api/)?v1/embeddings/?$"), 8 * MIB),
+    (re.compile(r"^/(?:api/)?v1/images/generations/?$"), 1 * MIB),
+    (re.compile(r"^/(?:api/)?v1/audio/speech/?$"), 1 * MIB),
+)
 
 
 def limit_for(path: str) -> int | None:
-    """The largest body the path accepts, in bytes; None for paths outside /v1."""
-    if _AUDIO_UPLOAD.match(path):
-        return MAX_AUDIO_UPLOAD
-    if _V1.match(path):
-        return MAX_JSON_BODY
-    return None
+    """The largest body `path` accepts, in bytes; None for paths outside /v1."""
+    if not _V1.match(path):
+        return None
+    for pattern, limit in _ENDPOINTS:
+        if pattern.match(path):
+            return limit
+    return MAX_JSON_BODY
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers") or ():
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+def too_large_message(limit: int) -> str:
+    size = f"{limit // MIB} MiB" if limit >= MIB else f"{limit // 1024} KiB"
+    return f"The request body is larger than {size}, the limit of this endpoint."
 
 
-async def _refuse(scope: Scope, send: Send, limit: int) -> None:
-    dialect = ANTHROPIC if _MESSAGES.match(scope["path"]) else OPENAI
-    error = too_large(f"The request body is larger than {limit // 2**20} MiB.")
-    response = error.response(dialect, new_request_id())
-    headers = [(k.lower().encode(), v.encode()) for k, v in response.items()]
-    headers.append((b"content-length", str(len(response.content)).encode()))
-    # No "connection: close": closing a socket with unread request bytes makes the
-    # kernel send a reset, and a client still writing its upload (httpx, requests)
-    # could lose the 413 with it. Left open, the server discards what the client
-    # still sends (never stored) until its keep-alive timeout, and the client reads
-    # the 413 once its write is done.
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": response.content})
+def _refusal(path: str, limit: int) -> tuple[Headers, bytes]:
+    dialect = ANTHROPIC if _MESSAGES.match(path) else OPENAI
+    body = orjson.dumps(too_large(too_large_message(limit)).body(dialect))
+    headers = [(b"content-type", b"application/json"), (b"x-request-id", new_request_id().encode())]
+    return headers, body
 
 
-class BodyLimit:
-    """Wraps an ASGI app (Django) with the /v1 body limits."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = limit_for(scope["path"]) if scope["type"] == "http" else None
-        if limit is None:
-            await self.app(scope, receive, send)
-            return
-        length = _content_length(scope)
-        if length is not None:
-            if length > limit:
-                await _refuse(scope, send, limit)  # the body is never read
-                return
-            await self.app(scope, receive, send)
-            return
-        await self._chunked(scope, receive, send, limit)
-
-    async def _chunked(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        received = 0
-        exceeded = started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            if exceeded:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    # Stop reading here: Django sees a disconnect and drops the request.
-                    exceeded = True
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        await self.app(scope, limited_receive, tracking_send)
-        if exceeded and not started:
-            await _refuse(scope, send, limit)
+def policy(path: str) -> Limit | None:
+    """The /v1 limit of `path` with its 413 in the caller's shape; None outside /v1."""
+    limit = limit_for(path)
+    if limit is None:
+        return None
+    return Limit(limit, lambda: _refusal(path, limit))

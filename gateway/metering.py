@@ -1,13 +1,19 @@
 """Counting what a request uses when the upstream does not say, and what it may cost.
 
-Without a tokenizer for every model family (and no network to fetch one), nexai
-estimates tokens as ceil(characters / 4) plus a small per-message overhead: OpenAI's
-published rule of thumb for English. Records metered this way are marked estimated.
+Without a tokenizer for every model family (and no network to fetch one), a call whose
+upstream reports no usage is charged for the most its text can be: one token per UTF-8
+byte (a byte-level BPE token covers at least one byte), the bound the reservation is
+taken at. Counting characters / 4 (OpenAI's rule of thumb for English) would charge a
+quarter of Chinese output and less for emoji, which take 3 and 4 bytes a character and
+often a token or more each. Reasoning the upstream streams (`reasoning_content`,
+Anthropic's thinking, Gemini's thoughts) counts as output. Records metered this way
+are marked estimated. The rule of thumb stays for advice only (count_tokens).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +37,19 @@ IMAGE_TOKENS = 765  # a 1024x1024 image at high detail, OpenAI's published count
 
 
 def tokens_for_text(text: str) -> int:
+    """An advisory count (about four characters a token), never a charge."""
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-def _content_tokens(content: Any) -> int:
+def tokens_bound(text: str) -> int:
+    """The most tokens `text` can be: its UTF-8 bytes (str.isascii() is a flag check,
+    so ASCII text is not encoded)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _content_tokens(content: Any, count: Callable[[str], int]) -> int:
     if isinstance(content, str):
-        return tokens_for_text(content)
+        return count(content)
     if isinstance(content, list):
         total = 0
         for part in content:
@@ -45,22 +58,24 @@ def _content_tokens(content: Any) -> int:
             if part.get("type") in ("image_url", "input_image", "image"):
                 total += IMAGE_TOKENS
             else:
-                total += tokens_for_text(str(part.get("text") or ""))
+                total += count(str(part.get("text") or ""))
         return total
     return 0
 
 
-def chat_input_tokens(body: dict[str, Any]) -> int:
+def chat_input_tokens(body: dict[str, Any], *, count: Callable[[str], int] = tokens_bound) -> int:
+    """A chat body's input tokens, each text counted by `count` (the UTF-8 bound, what
+    an estimated charge takes; tokens_for_text for advice)."""
     total = 0
     for message in body.get("messages") or []:
         if not isinstance(message, dict):
             continue
-        total += PER_MESSAGE_TOKENS + _content_tokens(message.get("content"))
+        total += PER_MESSAGE_TOKENS + _content_tokens(message.get("content"), count)
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {} if isinstance(call, dict) else {}
-            total += tokens_for_text(str(function.get("arguments") or ""))
+            total += count(str(function.get("arguments") or ""))
     for tool in body.get("tools") or []:
-        total += tokens_for_text(str(tool))
+        total += count(str(tool))
     return total
 
 
@@ -72,33 +87,35 @@ def requested_max_output(body: dict[str, Any], model_default: int | None) -> int
     return model_default or DEFAULT_MAX_OUTPUT
 
 
+# Where OpenAI-compatible upstreams stream a model's reasoning beside its answer:
+# DeepSeek, Qwen and xAI `reasoning_content`, OpenRouter, Groq and vLLM `reasoning`.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
 class OutputCounter:
-    """Characters of output seen in a chat stream, for estimating when no usage comes."""
+    """The bound of the output seen in a chat stream or answer (its text, tool call
+    arguments and reasoning, tokens_bound each), for a charge when no usage comes."""
 
     def __init__(self) -> None:
-        self.chars = 0
+        self.tokens = 0
+
+    def _add(self, part: dict[str, Any]) -> None:
+        for name in ("content", *REASONING_FIELDS):
+            text = part.get(name)
+            if text and isinstance(text, str):
+                self.tokens += tokens_bound(text)
+        for call in part.get("tool_calls") or ():
+            arguments = (call.get("function") or {}).get("arguments")
+            if arguments and isinstance(arguments, str):
+                self.tokens += tokens_bound(arguments)
 
     def add_chunk(self, chunk: dict[str, Any]) -> None:
         for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if content:
-                self.chars += len(content)
-            for call in delta.get("tool_calls") or ():
-                arguments = (call.get("function") or {}).get("arguments")
-                if arguments:
-                    self.chars += len(arguments)
+            self._add(choice.get("delta") or {})
 
     def add_message(self, completion: dict[str, Any]) -> None:
         for choice in completion.get("choices") or ():
-            message = choice.get("message") or {}
-            self.chars += len(message.get("content") or "")
-            for call in message.get("tool_calls") or ():
-                self.chars += len((call.get("function") or {}).get("arguments") or "")
-
-    @property
-    def tokens(self) -> int:
-        return -(-self.chars // CHARS_PER_TOKEN)
+            self._add(choice.get("message") or {})
 
 
 # =============================================================================

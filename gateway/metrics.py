@@ -215,6 +215,14 @@ class LiveCollector(Collector):
             "Requests admitted and not settled yet (each holds a reservation).",
             value=held.reservations,
         )
+        # The count the concurrency caps (per account, per key) are held to, in total:
+        # a request is in flight exactly while it holds a reservation.
+        yield GaugeMetricFamily(
+            "nexai_requests_in_flight",
+            "Requests in flight now (admitted, not settled: a stream until it ends), all "
+            "accounts together; the concurrency caps limit each account's and key's share.",
+            value=held.reservations,
+        )
         yield GaugeMetricFamily(
             "nexai_usage_queue_depth",
             "Settled charges and usage records waiting for the usage writer.",

@@ -130,7 +130,33 @@ def _rate_message(admission: Admission, retry_after: str) -> str:
     return f"Rate limit reached: your plan allows {admission.limit} requests per minute. {later}"
 
 
+def _concurrency_message(admission: Admission) -> str:
+    cap, later = admission.limit, "Retry when one of them has finished."
+    if admission.outcome is Outcome.CONCURRENCY_KEY:
+        return (
+            f"Concurrency limit reached: this API key may have {cap} requests in flight at "
+            f"once (a limit set on the key), and {admission.in_flight} are running. {later}"
+        )
+    free, paid = settings.NEXAI_FREE_CONCURRENCY, settings.NEXAI_PAID_CONCURRENCY
+    if cap == free < paid:
+        return (
+            f"Concurrency limit reached: the free plan allows {cap} requests in flight at once "
+            f"per account, across all its keys. Add credits (any top-up) to move to the paid "
+            f"plan, which allows {paid}. {later}"
+        )
+    return (
+        f"Concurrency limit reached: your plan allows {cap} requests in flight at once per "
+        f"account, across all its keys. {later}"
+    )
+
+
 def _refusal(admission: Admission, estimate: int) -> errors.GatewayError:
+    if admission.outcome in (Outcome.CONCURRENCY_KEY, Outcome.CONCURRENCY_PLAN):
+        # No x-ratelimit-* headers: they describe the requests-per-minute window.
+        return errors.GatewayError(
+            429, "rate_limit_error", "concurrency_limit_exceeded",
+            _concurrency_message(admission), headers={"retry-after": "1"},
+        )  # fmt: skip
     if admission.outcome in (Outcome.RATE_KEY, Outcome.RATE_PLAN):
         retry_after = str(max(admission.reset_ms // 1000, 1))
         headers = {**_rate_headers(admission), "retry-after": retry_after}
@@ -187,6 +213,9 @@ async def admit(
         free_rpm=settings.NEXAI_FREE_RPM,
         paid_rpm=settings.NEXAI_PAID_RPM,
         key_spend_limit=key.spend_limit,
+        key_concurrency=key.concurrency,
+        free_concurrency=settings.NEXAI_FREE_CONCURRENCY,
+        paid_concurrency=settings.NEXAI_PAID_CONCURRENCY,
     )
     deadline_ms = _stale_after_ms(model)
     ticket = Ticket(request_id, key, model, endpoint, estimate, started, {}, stream=stream)

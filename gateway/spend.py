@@ -2,11 +2,15 @@
 one owner of the wallet's fast copy.
 
 One call admits a request: it checks the key's and the plan's rate limits (a sliding
-window of one minute), checks that the wallet's balance, less what requests in
+window of one minute) and concurrency caps (requests in flight at once, per account and
+per key), checks that the wallet's balance, less what requests in
 flight have reserved and what has been charged but not yet written, covers the
 request's estimate, checks the key's spend limit, then reserves the estimate and
-records the reservation. Settlement releases the reservation, holds the real charge
-as pending, and queues the usage record for the batch writer (gateway.writer).
+records the reservation, counting it in flight. Settlement releases the reservation
+(and its place in flight), holds the real charge as pending, and queues the usage
+record for the batch writer (gateway.writer). A request counts in flight exactly as
+long as its reservation is held, so whatever settles a reservation (the relay, the
+stale sweep for a process that died) also frees its place.
 
 The fast copy of a wallet (balance, version and plan as committed in the database,
 beside what the gateway holds: `res` reserved by requests in flight, `pend` charged
@@ -21,8 +25,8 @@ Redis layout. Every key of a wallet lives under its partition's hash tag,
 `nx:{pN}:...` with N = user id mod NEXAI_SPEND_PARTITIONS, so each script touches one
 slot (Redis Cluster can spread partitions over nodes) and writers can own disjoint
 partitions:
-    nx:{pN}:w:USER        wallet copy: bal, ver, paid, res, pend
-    nx:{pN}:k:KEY         API key: spent, res
+    nx:{pN}:w:USER        wallet copy: bal, ver, paid, res, pend; fly (requests in flight)
+    nx:{pN}:k:KEY         API key: spent, res, fly
     nx:{pN}:rl:k:KEY:WIN  rate-limit windows of a key, and of a user (rl:u:USER:WIN)
     nx:{pN}:resv          request id -> "PROCESS RECORD" of each reservation
     nx:{pN}:dl            request id -> deadline (ms), the stale sweep's index
@@ -66,6 +70,8 @@ class Outcome(StrEnum):
     OK = "ok"
     RATE_KEY = "rate_key"  # the key's requests per minute
     RATE_PLAN = "rate_plan"  # the plan's requests per minute
+    CONCURRENCY_KEY = "conc_key"  # the key's own cap on requests in flight
+    CONCURRENCY_PLAN = "conc_plan"  # the plan's cap on an account's requests in flight
     BALANCE = "balance"  # available credits cannot cover the estimate
     KEY_LIMIT = "key_limit"  # the key's lifetime spend limit
     INIT_WALLET = "init_wallet"  # no copy of the wallet yet: load it and retry
@@ -78,6 +84,9 @@ class Limits:
     free_rpm: int
     paid_rpm: int
     key_spend_limit: int | None
+    key_concurrency: int | None = None
+    free_concurrency: int = 0  # 0: no cap (the settings always give one)
+    paid_concurrency: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,17 @@ class Admission:
     remaining: int = 0
     reset_ms: int = 0
     available: int = 0
+    in_flight: int = 0  # concurrency refusals: the requests in flight under the cap
+
+    @classmethod
+    def of(cls, result: list) -> Admission:
+        """The admission script's answer: {outcome, limit, remaining, reset, n}, n being
+        the credits available, or the requests in flight for a concurrency refusal."""
+        outcome = Outcome(_text(result[0]))
+        numbers = [int(n) for n in result[1:5]]
+        if outcome in (Outcome.CONCURRENCY_KEY, Outcome.CONCURRENCY_PLAN):
+            return cls(outcome, *numbers[:3], in_flight=numbers[3])
+        return cls(outcome, *numbers)
 
     @property
     def ok(self) -> bool:
@@ -218,15 +238,20 @@ def renew_liveness() -> None:
 
 # -- Redis scripts --------------------------------------------------------------------
 
+# KEYS: wallet, key, the key's and the user's rate windows (current, previous),
+# reservations, deadlines. ARGV: now, estimate, key rpm, free rpm, paid rpm, key spend
+# limit, request id, "PROCESS RECORD", deadline, key concurrency, free and paid
+# concurrency (0: none).
 ADMIT_LUA = """
 local w, k = KEYS[1], KEYS[2]
 if redis.call('HEXISTS', w, 'bal') == 0 then return {'init_wallet', 0, 0, 0, 0} end
 local now = tonumber(ARGV[1])
 local est = tonumber(ARGV[2])
 local key_rpm = tonumber(ARGV[3])
-local plan_rpm = tonumber(ARGV[4])
-if redis.call('HGET', w, 'paid') == '1' then plan_rpm = tonumber(ARGV[5]) end
+local plan_rpm, plan_conc = tonumber(ARGV[4]), tonumber(ARGV[11])
+if redis.call('HGET', w, 'paid') == '1' then plan_rpm, plan_conc = tonumber(ARGV[5]), tonumber(ARGV[12]) end
 local klimit = tonumber(ARGV[6])
+local key_conc = tonumber(ARGV[10])
 local win = 60000
 local elapsed = (now % win) / win
 local reset = win - (now % win)
@@ -240,6 +265,12 @@ if key_rpm > 0 then
   local used_key = seen(KEYS[3], KEYS[4])
   if used_key + 1 > key_rpm then return {'rate_key', key_rpm, 0, reset, 0} end
   if key_rpm - used_key - 1 < remaining then limit, remaining = key_rpm, key_rpm - used_key - 1 end
+end
+local flying = tonumber(redis.call('HGET', w, 'fly') or '0')
+if plan_conc > 0 and flying >= plan_conc then return {'conc_plan', plan_conc, 0, 1000, flying} end
+if key_conc > 0 then
+  local key_flying = tonumber(redis.call('HGET', k, 'fly') or '0')
+  if key_flying >= key_conc then return {'conc_key', key_conc, 0, 1000, key_flying} end
 end
 local avail = tonumber(redis.call('HGET', w, 'bal')) - tonumber(redis.call('HGET', w, 'res') or '0')
   - tonumber(redis.call('HGET', w, 'pend') or '0')
@@ -257,16 +288,29 @@ for i = 3, 5, 2 do
 end
 redis.call('HINCRBY', w, 'res', est)
 redis.call('HINCRBY', k, 'res', est)
+redis.call('HINCRBY', w, 'fly', 1)
+redis.call('HINCRBY', k, 'fly', 1)
 redis.call('HSET', KEYS[7], ARGV[7], ARGV[8])
 redis.call('ZADD', KEYS[8], ARGV[9], ARGV[7])
 return {'ok', limit, math.floor(remaining), reset, avail}
+"""
+
+# A held reservation that is released leaves flight. Never below zero: a reservation
+# made before the count existed (a deploy with requests in flight) frees no place
+# another request holds.
+_LAND_FN = """
+local function land(h)
+  if redis.call('HINCRBY', h, 'fly', -1) < 0 then redis.call('HSET', h, 'fly', 0) end
+end
 """
 
 # KEYS: wallet, key, reservations, deadlines, queue.
 # ARGV: request id, reserved, charge, record, require_held.
 # A reservation that is gone (Redis lost it, or the sweep took it) still charges: the
 # writer keeps one charge per request id. Only the stale sweep requires it held.
-SETTLE_LUA = """
+SETTLE_LUA = (
+    _LAND_FN
+    + """
 local held = redis.call('HDEL', KEYS[3], ARGV[1])
 if held == 0 and ARGV[5] == '1' then return -1 end
 redis.call('ZREM', KEYS[4], ARGV[1])
@@ -275,6 +319,8 @@ if held == 1 then
   -- 0 - x, not -x: Lua turns -0 into "-0", which HINCRBY refuses.
   redis.call('HINCRBY', KEYS[1], 'res', 0 - reserved)
   redis.call('HINCRBY', KEYS[2], 'res', 0 - reserved)
+  land(KEYS[1])
+  land(KEYS[2])
 end
 redis.call('HINCRBY', KEYS[1], 'pend', charge)
 if redis.call('HEXISTS', KEYS[2], 'spent') == 1 then
@@ -283,15 +329,21 @@ end
 redis.call('RPUSH', KEYS[5], ARGV[4])
 return held
 """
+)
 
 # KEYS: wallet, key, reservations, deadlines. ARGV: request id, reserved.
-RELEASE_RESERVATION_LUA = """
+RELEASE_RESERVATION_LUA = (
+    _LAND_FN
+    + """
 if redis.call('HDEL', KEYS[3], ARGV[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'res', 0 - tonumber(ARGV[2]))
 redis.call('HINCRBY', KEYS[2], 'res', 0 - tonumber(ARGV[2]))
+land(KEYS[1])
+land(KEYS[2])
 return 1
 """
+)
 
 # Progress of a long request: what it has delivered so far, and a later deadline.
 HEARTBEAT_LUA = """
@@ -369,9 +421,9 @@ class RedisSpendStore:
             now_ms, estimate, limits.key_rpm or 0, limits.free_rpm, limits.paid_rpm,
             -1 if limits.key_spend_limit is None else limits.key_spend_limit,
             record.request_id, value, deadline_ms,
+            limits.key_concurrency or 0, limits.free_concurrency, limits.paid_concurrency,
         )  # fmt: skip
-        outcome = Outcome(_text(result[0]))
-        return Admission(outcome, int(result[1]), int(result[2]), int(result[3]), int(result[4]))
+        return Admission.of(result)
 
     def sync_wallet(self, state: WalletSnapshot) -> None:
         nxredis.seval(SYNC_LUA, 1, wallet_key(state.user_id), *_sync_args(state))
@@ -490,6 +542,7 @@ class _LocalWallet:
     paid: bool = False
     reserved: int = 0
     pending: int = 0
+    in_flight: int = 0  # requests admitted and not settled
     known: bool = False  # has a database snapshot arrived yet
     synced_at: float = 0.0  # monotonic time of the last snapshot
 
@@ -498,6 +551,7 @@ class _LocalWallet:
 class _LocalKey:
     spent: int | None = None
     reserved: int = 0
+    in_flight: int = 0
 
 
 class LocalSpendStore:
@@ -555,10 +609,18 @@ class LocalSpendStore:
                     return Admission(Outcome.RATE_KEY, limits.key_rpm, 0, reset)
                 if limits.key_rpm - used_key - 1 < remaining:
                     limit, remaining = limits.key_rpm, limits.key_rpm - used_key - 1
+            key = self.keys.setdefault(key_id, _LocalKey())
+            plan_conc = limits.paid_concurrency if wallet.paid else limits.free_concurrency
+            if plan_conc and wallet.in_flight >= plan_conc:
+                return Admission(
+                    Outcome.CONCURRENCY_PLAN, plan_conc, 0, 1000, in_flight=wallet.in_flight
+                )
+            if limits.key_concurrency and key.in_flight >= limits.key_concurrency:
+                cap = limits.key_concurrency
+                return Admission(Outcome.CONCURRENCY_KEY, cap, 0, 1000, in_flight=key.in_flight)
             available = wallet.balance - wallet.reserved - wallet.pending
             if available < estimate or available <= 0:
                 return Admission(Outcome.BALANCE, limit, int(remaining), reset, available)
-            key = self.keys.setdefault(key_id, _LocalKey())
             if limits.key_spend_limit is not None:
                 if key.spent is None:
                     return Admission(Outcome.INIT_KEY)
@@ -574,6 +636,8 @@ class LocalSpendStore:
             self._forget_old_windows(now_ms)
             wallet.reserved += estimate
             key.reserved += estimate
+            wallet.in_flight += 1
+            key.in_flight += 1
             self.reservations[record.request_id] = (deadline_ms, record)
             return Admission(Outcome.OK, limit, int(remaining), reset, available)
 
@@ -622,6 +686,8 @@ class LocalSpendStore:
             if held:
                 wallet.reserved -= record.reserved
                 key.reserved -= record.reserved
+                wallet.in_flight = max(wallet.in_flight - 1, 0)
+                key.in_flight = max(key.in_flight - 1, 0)
             wallet.pending += record.charge
             if key.spent is not None:
                 key.spent += record.charge
@@ -672,7 +738,12 @@ class LocalSpendStore:
             wallet = self.wallets.get(user_id)
             if wallet is None:
                 return {}
-            return {"bal": wallet.balance, "res": wallet.reserved, "pend": wallet.pending}
+            return {
+                "bal": wallet.balance,
+                "res": wallet.reserved,
+                "pend": wallet.pending,
+                "fly": wallet.in_flight,
+            }
 
 
 _local_store = LocalSpendStore()

@@ -2,61 +2,87 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 import zstandard
 from django.http import HttpRequest
 
-from gateway import errors, metering
+from core import jsonshape
+from gateway import errors, limits, metering
 from gateway.errors import GatewayError
+from gateway.limits import MAX_JSON_BODY
 
-MAX_JSON_BODY = 32 * 1024 * 1024  # bytes; vision requests carry base64 images
+# Bodies up to this size are parsed on the event loop (well under a millisecond);
+# larger ones in a worker thread, so that no request stalls every other one.
+INLINE_MAX = 256 * 1024  # bytes
+# A compressed body may always inflate to COMPRESSION_FLOOR; beyond it, to at most
+# COMPRESSION_RATIO times its compressed size (and never beyond the endpoint's limit).
+# Real request bodies compress 2-3x (Codex CLI's, measured), a bomb thousands of
+# times: 3 KB of zstd would otherwise become 32 MiB.
+COMPRESSION_FLOOR = 1024 * 1024  # bytes
+COMPRESSION_RATIO = 64
+ZSTD_MAX_WINDOW = 8 * 1024 * 1024  # bytes of memory a zstd frame may ask for (level 19: 8 MiB)
+
+# Two threads: parsing holds the GIL, so more would not parse faster, and the pool
+# bounds how many large bodies are inflated and parsed at once.
+_parsers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nexai-json")
 
 
-def _too_large() -> GatewayError:
-    return errors.too_large(f"The request body is larger than {MAX_JSON_BODY // 2**20} MiB.")
+def _unsupported(encoding: str) -> GatewayError:
+    return errors.invalid(
+        f"Unsupported Content-Encoding '{encoding}': send the body as it is, or "
+        "compressed with zstd, gzip or deflate.",
+        code="unsupported_content_encoding",
+    )
 
 
-def _decompressed(raw: bytes, encoding: str) -> bytes:
-    """The body as sent before `Content-Encoding` (Codex CLI sends zstd), never more
-    than MAX_JSON_BODY bytes of it: a small bomb cannot fill the memory."""
+def _inflate(raw: bytes, encoding: str, cap: int) -> bytes | None:
+    """The body as sent before `Content-Encoding` (Codex CLI sends zstd), decompressed
+    as a stream that stops past `cap` bytes: None when it would be longer."""
     try:
         if encoding == "zstd":
-            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw))
+            decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+            reader = decompressor.stream_reader(io.BytesIO(raw), read_across_frames=True)
+            data = reader.read(cap + 1)
         elif encoding in ("gzip", "x-gzip"):
-            reader = gzip.GzipFile(fileobj=io.BytesIO(raw))
+            data = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(cap + 1)
         elif encoding == "deflate":
-            reader = io.BytesIO(zlib.decompressobj().decompress(raw, MAX_JSON_BODY + 1))
+            data = zlib.decompressobj().decompress(raw, cap + 1)
         else:
-            raise errors.invalid(
-                f"Unsupported Content-Encoding '{encoding}': send the body as it is, or "
-                "compressed with zstd, gzip or deflate.",
-                code="unsupported_content_encoding",
-            )
-        data = reader.read(MAX_JSON_BODY + 1)
+            raise _unsupported(encoding)
     except (zstandard.ZstdError, OSError, EOFError, zlib.error):
         raise errors.invalid(
             f"The body could not be decompressed as {encoding}.", code="invalid_body_encoding"
         ) from None
-    if len(data) > MAX_JSON_BODY:
-        raise _too_large()
-    return data
+    return data if len(data) <= cap else None
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    raw = request.body
-    if len(raw) > MAX_JSON_BODY:
-        raise _too_large()
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raw = _decompressed(raw, encoding)
+def _inflated(raw: bytes, encoding: str, limit: int) -> bytes:
+    """The whole decompressed body, or the 413 that says which bound it passed."""
+    bound = min(limit, max(COMPRESSION_FLOOR, COMPRESSION_RATIO * len(raw)))
+    data = _inflate(raw, encoding, bound)
+    if data is not None:
+        return data
+    if bound == limit:
+        raise errors.too_large(limits.too_large_message(limit) + " (decompressed)")
+    raise errors.too_large(
+        f"The {encoding} body decompresses to more than {COMPRESSION_RATIO} times its size "
+        f"(past {COMPRESSION_FLOOR // 2**20} MiB): send it uncompressed."
+    )
+
+
+def _parse(data: bytes) -> dict[str, Any]:
     try:
-        body = orjson.loads(raw)
+        body = jsonshape.loads(data)
+    except jsonshape.ShapeError as exc:
+        raise errors.invalid(exc.message, code="invalid_json") from None
     except orjson.JSONDecodeError as exc:
         raise errors.invalid(
             f"We could not parse the JSON body of your request ({exc.args[0]}).",
@@ -65,6 +91,30 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.invalid("The request body must be a JSON object.", code="invalid_json")
     return body
+
+
+async def _off_loop(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    return await asyncio.get_running_loop().run_in_executor(_parsers, work)
+
+
+async def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object, within the endpoint's size limit (decompressed too),
+    nesting depth and element counts (core.jsonshape); a 400 or 413 otherwise.
+    Authentication has been checked before this is called, and a large body is read
+    in a worker thread."""
+    raw = request.body
+    limit = limits.limit_for(request.path) or MAX_JSON_BODY
+    if len(raw) > limit:
+        raise errors.too_large(limits.too_large_message(limit))
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        if len(raw) <= INLINE_MAX:
+            return _parse(raw)
+        return await _off_loop(lambda: _parse(raw))
+    small = _inflate(raw, encoding, INLINE_MAX)
+    if small is not None:
+        return _parse(small)
+    return await _off_loop(lambda: _parse(_inflated(raw, encoding, limit)))
 
 
 def _number(body: dict[str, Any], name: str, low: float, high: float) -> None:
@@ -100,6 +150,54 @@ def positive_int(body: dict[str, Any], name: str) -> None:
         f"Invalid value for '{name}': expected a positive integer.",
         "invalid_value",
     )
+
+
+# -- the upstream APIs' own limits ---------------------------------------------------
+# A request beyond them would be refused upstream, or worse served and charged (an
+# OpenAI-compatible upstream that ignores `n` still bills the reservation's bound):
+# refused here, before admission, with OpenAI's wording and `param`.
+MAX_CHOICES = 128  # chat `n` (OpenAI)
+MAX_STOP_SEQUENCES = 4  # chat `stop` (OpenAI)
+MAX_TOOLS = 128  # functions in `tools` (OpenAI)
+MAX_TOP_LOGPROBS = 20  # chat `top_logprobs` (OpenAI)
+MAX_EMBEDDING_INPUTS = 2048  # strings, or token ids, or token arrays, in one `input`
+MAX_IMAGES = 10  # images `n` (OpenAI)
+MAX_IMAGE_PROMPT = 32_000  # characters (OpenAI's GPT image models)
+MAX_IMAGE_EDGE = 3840  # pixels (OpenAI: at most 3840x2160)
+MAX_SPEECH_INPUT = 4096  # characters (OpenAI)
+
+
+def at_most(body: dict[str, Any], name: str, maximum: int) -> None:
+    """`name`, when given, is a positive integer no larger than `maximum`."""
+    positive_int(body, name)
+    value = body.get(name)
+    if value is not None and value > maximum:
+        raise errors.invalid(
+            f"Invalid '{name}': integer above maximum value. Expected a value <= {maximum}, "
+            f"but got {value} instead.",
+            param=name,
+            code="integer_above_max_value",
+        )
+
+
+def _items_at_most(value: Any, name: str, maximum: int) -> None:
+    if isinstance(value, list) and len(value) > maximum:
+        raise errors.invalid(
+            f"Invalid '{name}': array too long. Expected an array with maximum length "
+            f"{maximum}, but got an array with length {len(value)} instead.",
+            param=name,
+            code="array_above_max_length",
+        )
+
+
+def _text_at_most(value: Any, name: str, maximum: int) -> None:
+    if isinstance(value, str) and len(value) > maximum:
+        raise errors.invalid(
+            f"Invalid '{name}': string too long. Expected a string with maximum length "
+            f"{maximum}, but got a string with length {len(value)} instead.",
+            param=name,
+            code="string_above_max_length",
+        )
 
 
 def boolean(body: dict[str, Any], name: str) -> None:
@@ -154,13 +252,15 @@ def chat_body(body: dict[str, Any]) -> None:
     sampling(body)
     positive_int(body, "max_tokens")
     positive_int(body, "max_completion_tokens")
-    positive_int(body, "n")
-    for name in ("tools", "stop"):
-        value = body.get(name)
-        if name == "tools" and value is not None and not isinstance(value, list):
-            raise errors.invalid(
-                "Invalid type for 'tools': expected an array.", param="tools", code="invalid_type"
-            )
+    at_most(body, "n", MAX_CHOICES)
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise errors.invalid(
+            "Invalid type for 'tools': expected an array.", param="tools", code="invalid_type"
+        )
+    _items_at_most(tools, "tools", MAX_TOOLS)
+    _items_at_most(body.get("stop"), "stop", MAX_STOP_SEQUENCES)
+    _number(body, "top_logprobs", 0, MAX_TOP_LOGPROBS)
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise errors.invalid(
@@ -277,18 +377,14 @@ def _embedding_input_tokens(value: Any, count: Callable[[str], int]) -> int:
     )
 
 
-def _utf8_bytes(text: str) -> int:
-    return len(text.encode())
-
-
-def embeddings_body(body: dict[str, Any]) -> tuple[int, int]:
-    """Checks an embeddings request; returns its input tokens as nexai estimates them
-    (for a record the upstream gives no usage for) and their upper bound (UTF-8 bytes:
-    a byte-level BPE token covers at least one), for the reservation."""
+def embeddings_body(body: dict[str, Any]) -> int:
+    """Checks an embeddings request; returns the upper bound of its input tokens (UTF-8
+    bytes: a byte-level BPE token covers at least one), what it is reserved at and
+    charged for when the upstream reports no usage."""
     if "input" not in body:
         raise missing("input")
-    tokens = _embedding_input_tokens(body["input"], metering.tokens_for_text)
-    bound = _embedding_input_tokens(body["input"], _utf8_bytes)
+    _items_at_most(body["input"], "input", MAX_EMBEDDING_INPUTS)
+    bound = _embedding_input_tokens(body["input"], metering.tokens_bound)
     if body.get("encoding_format") not in (None, "float", "base64"):
         raise errors.invalid(
             "Invalid value for 'encoding_format': expected 'float' or 'base64'.",
@@ -296,7 +392,7 @@ def embeddings_body(body: dict[str, Any]) -> tuple[int, int]:
             code="invalid_value",
         )
     positive_int(body, "dimensions")
-    return tokens, bound
+    return bound
 
 
 def images_body(body: dict[str, Any]) -> tuple[int, str | None]:
@@ -304,11 +400,19 @@ def images_body(body: dict[str, Any]) -> tuple[int, str | None]:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         raise missing("prompt")
-    positive_int(body, "n")
+    _text_at_most(prompt, "prompt", MAX_IMAGE_PROMPT)
+    at_most(body, "n", MAX_IMAGES)
     size = body.get("size")
     if size is not None and not isinstance(size, str):
         raise errors.invalid(
             "Invalid type for 'size': expected a string.", param="size", code="invalid_type"
+        )
+    if size is not None and not _image_size(size):
+        raise errors.invalid(
+            f"Invalid value for 'size': '{size[:40]}'. Expected 'auto' or WIDTHxHEIGHT in "
+            f"pixels (e.g. '1024x1024'), each at most {MAX_IMAGE_EDGE}.",
+            param="size",
+            code="invalid_value",
         )
     if body.get("response_format") not in (None, "url", "b64_json"):
         raise errors.invalid(
@@ -321,11 +425,25 @@ def images_body(body: dict[str, Any]) -> tuple[int, str | None]:
     return body.get("n") or 1, size
 
 
+def _image_size(size: str) -> bool:
+    """'auto', or WIDTHxHEIGHT within what any image model renders. Which sizes a
+    model takes is the catalogue's: a size-keyed price (images._priced_size)."""
+    if size == "auto":
+        return True
+    width, x, height = size.partition("x")
+    return bool(
+        x and width.isdigit() and height.isdigit()
+        and 0 < int(width) <= MAX_IMAGE_EDGE and 0 < int(height) <= MAX_IMAGE_EDGE
+    )  # fmt: skip
+
+
 def speech_body(body: dict[str, Any]) -> int:
     """Checks a speech request; returns the characters to be spoken."""
     text = body.get("input")
     if not isinstance(text, str) or not text:
         raise missing("input")
+    _text_at_most(text, "input", MAX_SPEECH_INPUT)
+    _number(body, "speed", 0.25, 4)
     if body.get("stream_format") not in (None, "audio", "sse"):
         raise errors.invalid(
             "Invalid value for 'stream_format': expected 'audio' or 'sse'.",

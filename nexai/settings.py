@@ -116,9 +116,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# The /v1 API takes JSON bodies up to 32 MiB (vision requests carry base64 images);
-# gateway.limits refuses larger ones before they are read. Django's default of
-# 2.5 MiB would answer a bare 400 to any bigger image.
+# The /v1 API takes JSON bodies up to 32 MiB (vision requests carry base64 images).
+# Every path's own limit (nexai/limits.py) refuses larger bodies before they are
+# read, whatever the server; this only keeps Django from answering a bare 400 to a
+# /v1 body above its default of 2.5 MiB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
 
 # Redis switches on the shared cache, channel layer, rate limits and Celery broker.
@@ -185,6 +186,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "nexai <noreply@localhost>")
 NEXAI_SIGNUP_CREDITS = env_int("NEXAI_SIGNUP_CREDITS", 5_000_000, minimum=0)
 NEXAI_FREE_RPM = env_int("NEXAI_FREE_RPM", 10, minimum=1)
 NEXAI_PAID_RPM = env_int("NEXAI_PAID_RPM", 3000, minimum=1)
+# Requests an account may have in flight at once (admitted and not yet settled: a
+# stream counts until it ends), across all its keys; a key's own cap applies on top.
+NEXAI_FREE_CONCURRENCY = env_int("NEXAI_FREE_CONCURRENCY", 5, minimum=1)
+NEXAI_PAID_CONCURRENCY = env_int("NEXAI_PAID_CONCURRENCY", 100, minimum=1)
 # Redemption codes: attempts per user and per IP address within the window.
 NEXAI_REDEEM_ATTEMPTS = env_int("NEXAI_REDEEM_ATTEMPTS", 10, minimum=1)
 NEXAI_REDEEM_WINDOW_SECONDS = env_int("NEXAI_REDEEM_WINDOW_SECONDS", 900, minimum=1)
@@ -278,6 +283,12 @@ REST_FRAMEWORK = {
         "accounts.drf.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON within bounds of depth and size (a 400, not a 500, past them).
+    "DEFAULT_PARSER_CLASSES": [
+        "dashboard.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],

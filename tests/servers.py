@@ -57,7 +57,7 @@ class AsgiServer:
 
 
 class ServerProcess:
-    """One server process (uvicorn by default, or daphne: `make run`'s) on the test
+    """One server process (uvicorn by default, daphne: `make run`'s, or granian) on the test
     database, started from the project's root, answering once it returns. Its stderr is
     kept (`stderr`) when `capture`."""
 
@@ -82,6 +82,10 @@ class ServerProcess:
                         "--port", port, "--log-level", "warning", "--lifespan", "on"],
             "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", port, "--verbosity", "0",
                        "nexai.asgi:application"],
+            # One worker (a process of its own, under granian's).
+            "granian": ["-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+                        "--port", port, "--workers", "1", "--log-level", "warning",
+                        "nexai.asgi:application"],
         }[server]  # fmt: skip
         self.process = subprocess.Popen(
             [sys.executable, *command],

@@ -14,7 +14,7 @@ from providers.translation import TranslationError, TranslationNotes, normalize_
 
 
 async def parse(request: HttpRequest, key: KeySnapshot) -> ChatCall:
-    body = validation.json_body(request)
+    body = await validation.json_body(request)
     notes = TranslationNotes()
     try:
         # Cursor sends Responses-shaped bodies here; stream_options without a stream.

@@ -37,7 +37,7 @@ class CompactCall(ChatCall):
 
 
 async def parse_compact(request: HttpRequest, key: KeySnapshot) -> CompactCall:
-    body = validation.json_body(request)
+    body = await validation.json_body(request)
     validation.responses_body(body)
     if body.get("stream") is True:
         raise validation.unsupported("stream", "Compaction answers whole; omit stream.")

@@ -41,7 +41,9 @@ class CountCall(PassthroughCall):
         )  # fmt: skip
         # count_tokens bodies carry no max_tokens; the translation requires one.
         chat_body = to_chat({**body, "max_tokens": 1})
-        self.estimate = Reply({"input_tokens": metering.chat_input_tokens(chat_body)})
+        self.estimate = Reply(
+            {"input_tokens": metering.chat_input_tokens(chat_body, count=metering.tokens_for_text)}
+        )
 
     async def prepare(self, model: ModelInfo) -> Reply | None:
         first = model.routes[0] if model.routes else None
@@ -60,7 +62,7 @@ class CountCall(PassthroughCall):
 
 
 async def parse_count(request: HttpRequest, key: KeySnapshot) -> CountCall:
-    body = validation.json_body(request)
+    body = await validation.json_body(request)
     validation.messages_body(body, count_only=True)
     return CountCall(body)
 

@@ -14,14 +14,12 @@ from gateway.relay import Metered
 from providers.catalogue import ModelInfo
 
 
-def _plan(tokens: tuple[int, int]) -> Callable[[ModelInfo], tuple[int, Meter]]:
-    estimate, bound = tokens
-
+def _plan(bound: int) -> Callable[[ModelInfo], tuple[int, Meter]]:
     def plan(model: ModelInfo) -> tuple[int, Meter]:
         def meter(raw: bytes, content_type: str) -> Metered:
             tokens = (orjson.loads(raw).get("usage") or {}).get("prompt_tokens")
             estimated = not isinstance(tokens, int)
-            tokens = estimate if estimated else tokens
+            tokens = bound if estimated else tokens
             charge = token_charge(model.prices, input_tokens=tokens, output_tokens=0)
             return metered_at(charge, raw, content_type, input_tokens=tokens, estimated=estimated)
 

@@ -61,7 +61,7 @@ class MessagesCall(ChatCall):
 
 
 async def parse(request: HttpRequest, key: KeySnapshot) -> MessagesCall:
-    body = validation.json_body(request)
+    body = await validation.json_body(request)
     validation.messages_body(body)
     beta = request.headers.get("anthropic-beta")
     headers = {"anthropic-beta": beta} if beta else {}

@@ -103,7 +103,7 @@ class ResponsesCall(ChatCall):
 
 
 async def parse(request: HttpRequest, key: KeySnapshot) -> ResponsesCall:
-    body = validation.json_body(request)
+    body = await validation.json_body(request)
     validation.responses_body(body)
     return ResponsesCall(body, key.user_id)
 

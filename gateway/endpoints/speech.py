@@ -61,7 +61,7 @@ class SpeechCall(PassthroughCall):
 
 
 async def parse_speech(request: HttpRequest, key: KeySnapshot) -> SpeechCall:
-    body = validation.json_body(request)
+    body = await validation.json_body(request)
     return SpeechCall(body, validation.speech_body(body))
 
 

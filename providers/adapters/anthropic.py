@@ -38,6 +38,13 @@ class AnthropicStreamDecoder(TranslatingStreamDecoder):
             model=model, translator=AnthropicStreamToChat(model=model, include_usage=True)
         )
 
+    def reasoning_in(self, event: dict[str, Any]) -> str:
+        delta = event.get("delta") if event.get("type") == "content_block_delta" else None
+        if isinstance(delta, dict) and delta.get("type") == "thinking_delta":
+            thinking = delta.get("thinking")
+            return thinking if isinstance(thinking, str) else ""
+        return ""
+
 
 class AnthropicNativeStreamDecoder(AnthropicStreamDecoder):
     """For Messages callers of Anthropic models: every upstream event is forwarded as

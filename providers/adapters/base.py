@@ -54,6 +54,9 @@ class ChatStreamDecoder:
     # A native stream's final answer object, when its dialect has one (the Response
     # of a Responses stream), for the gateway to keep.
     final: dict[str, Any] | None = field(default=None, init=False)
+    # UTF-8 bytes of reasoning the upstream streamed that has no chat form (Anthropic's
+    # thinking, Gemini's thoughts): output a charge must count when no usage comes.
+    reasoning_bytes: int = field(default=0, init=False)
 
     def feed(self, data: bytes) -> list[StreamPiece]:
         raise NotImplementedError
@@ -91,6 +94,10 @@ class TranslatingStreamDecoder(ChatStreamDecoder):
             "message": str(error.get("message") or "The upstream failed mid-stream."),
         }
 
+    def reasoning_in(self, event: dict[str, Any]) -> str:
+        """The reasoning text an upstream event carries (subclasses know where)."""
+        return ""
+
     def _wrap(self, name: str, data: str, chunks: list[dict[str, Any]]) -> list[StreamPiece]:
         """The pieces for one upstream event (subclasses may keep its bytes)."""
         return [StreamPiece(chunk) for chunk in chunks]
@@ -106,6 +113,8 @@ class TranslatingStreamDecoder(ChatStreamDecoder):
                 continue
             if not isinstance(event, dict):
                 continue
+            if reasoning := self.reasoning_in(event):
+                self.reasoning_bytes += len(reasoning.encode())
             pieces.extend(self._wrap(_name, data, self._translator.feed(event)))
             if self._translator.error is not None:
                 self._failed = True

@@ -28,6 +28,19 @@ class GeminiStreamDecoder(TranslatingStreamDecoder):
             model=model, translator=GeminiStreamToChat(model=model, include_usage=True)
         )
 
+    def reasoning_in(self, event: dict[str, Any]) -> str:
+        # Thought summaries (parts with thought: true) are the model's reasoning.
+        texts = []
+        for candidate in event.get("candidates") or ():
+            for part in ((candidate or {}).get("content") or {}).get("parts") or ():
+                if (
+                    isinstance(part, dict)
+                    and part.get("thought")
+                    and isinstance(part.get("text"), str)
+                ):
+                    texts.append(part["text"])
+        return "".join(texts)
+
     def failure(self, error: dict[str, Any]) -> dict[str, str]:
         # Google's errors name their kind in `status` (RESOURCE_EXHAUSTED...).
         return {**super().failure(error), "type": str(error.get("status") or "api_error")}

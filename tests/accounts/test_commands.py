@@ -54,6 +54,8 @@ def test_create_api_key_sets_the_limits_it_is_given() -> None:
         "ci",
         "--rpm",
         "7",
+        "--concurrency",
+        "3",
         "--spend-limit",
         "500",
         "--models",
@@ -63,6 +65,7 @@ def test_create_api_key_sets_the_limits_it_is_given() -> None:
     )[-1]
     key = authenticate(secret).key
     assert (key.rpm, key.spend_limit, key.allowed_models) == (7, 500, ("gpt-4o",))
+    assert key.concurrency == 3
     assert key.expires_at is not None
     assert ApiKey.objects.get(pk=key.key_id).name == "ci"
 

@@ -129,6 +129,7 @@ def test_create_a_key_with_limits_returns_the_secret_once(api: Client, personas:
         {
             "name": "script",
             "rpm": 10,
+            "concurrency": 4,
             "spend_limit": 5_000_000,
             "allowed_models": ["gpt-4o"],
             "expires_in_days": 7,
@@ -141,6 +142,7 @@ def test_create_a_key_with_limits_returns_the_secret_once(api: Client, personas:
     key = ApiKey.objects.get(pk=data["id"])
     assert key.user == personas.funded
     assert (key.rpm, key.spend_limit, key.allowed_models) == (10, 5_000_000, ["gpt-4o"])
+    assert key.concurrency == data["concurrency"] == 4
     assert timezone.now() + timedelta(days=6) < key.expires_at < timezone.now() + timedelta(days=8)
     listed = api.get(f"/api/keys/{key.pk}/").json()
     assert "secret" not in listed and listed["status"] == "active"
@@ -154,16 +156,22 @@ def test_unknown_models_are_refused(api: Client) -> None:
 def test_update_renames_and_null_clears_a_limit(api: Client, personas: Personas) -> None:
     key = personas.funded_key.key
     api.patch(
-        f"/api/keys/{key.pk}/", {"rpm": 7, "spend_limit": 100}, content_type="application/json"
+        f"/api/keys/{key.pk}/",
+        {"rpm": 7, "spend_limit": 100, "concurrency": 3},
+        content_type="application/json",
     )
     key.refresh_from_db()
-    assert (key.rpm, key.spend_limit) == (7, 100)
+    assert (key.rpm, key.spend_limit, key.concurrency) == (7, 100, 3)
     response = api.patch(
-        f"/api/keys/{key.pk}/", {"name": "renamed", "rpm": None}, content_type="application/json"
+        f"/api/keys/{key.pk}/",
+        {"name": "renamed", "rpm": None, "concurrency": None},
+        content_type="application/json",
     )
     assert response.status_code == 200
     key.refresh_from_db()
-    assert (key.name, key.rpm, key.spend_limit) == ("renamed", None, 100)
+    assert (key.name, key.rpm, key.spend_limit, key.concurrency) == ("renamed", None, 100, None)
+    refused = api.patch(f"/api/keys/{key.pk}/", {"concurrency": 0}, content_type="application/json")
+    assert refused.status_code == 400 and "concurrency" in refused.json()
 
 
 def test_delete_revokes_but_keeps_the_record(api: Client, personas: Personas) -> None:
@@ -216,3 +224,17 @@ def test_the_api_is_rate_limited(api: Client, settings) -> None:  # type: ignore
     finally:
         UserRateThrottle.THROTTLE_RATES = original
     assert codes == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize("depth", [300, 100_000])
+def test_json_nested_too_deep_is_a_400_not_a_500(
+    api: Client, personas: Personas, depth: int
+) -> None:
+    key = personas.funded_key.key
+    body = '{"name": "x", "allowed_models": ' + "[" * depth + "]" * depth + "}"
+    response = api.patch(f"/api/keys/{key.pk}/", body, content_type="application/json")
+    assert response.status_code == 400
+    # Nested past 128 levels; 100,000 levels are also past 100,000 arrays.
+    assert response.json()["detail"].startswith("The JSON body ")
+    key.refresh_from_db()
+    assert key.name == "funded key"

@@ -171,10 +171,10 @@ def test_the_daily_series_has_one_point_per_day_and_only_the_owners_rows(
 def test_keys_list_shows_name_prefix_status_spend_and_limits(
     funded_client: Client, personas: Personas
 ) -> None:
-    make_key(personas.funded, name="limited", rpm=60, spend_limit=10_000_000)
+    make_key(personas.funded, name="limited", rpm=60, concurrency=4, spend_limit=10_000_000)
     page = funded_client.get("/dashboard/keys/").content.decode()
     assert "funded key" in page and personas.funded_key.key.prefix in page
-    assert "60 rpm" in page and "$10 cap" in page
+    assert "60 rpm" in page and "4 at once" in page and "$10 cap" in page
     assert personas.broke_key.key.prefix not in page
     assert personas.funded_key.secret not in page  # never shown again
 
@@ -186,6 +186,7 @@ def test_creating_a_key_redirects_then_shows_the_secret_once(
     form = {
         "name": "ci runner",
         "rpm": "30",
+        "concurrency": "3",
         "spend_limit_usd": "12.5",
         "allowed_models": ["gpt-4o"],
         "expires_on": (timezone.now() + timedelta(days=10)).date().isoformat(),
@@ -199,6 +200,7 @@ def test_creating_a_key_redirects_then_shows_the_secret_once(
     key = ApiKey.objects.for_secret(secret)
     assert key.user == personas.funded and key.name == "ci runner"
     assert (key.rpm, key.spend_limit, key.allowed_models) == (30, 12_500_000, ["gpt-4o"])
+    assert key.concurrency == 3
     assert key.expires_at > timezone.now() + timedelta(days=10)
     assert secret not in funded_client.get("/dashboard/keys/").content.decode()
     # Reloading the page after the POST shows no secret and makes no second key.
@@ -255,15 +257,21 @@ def test_the_plan_limit_and_the_way_up_are_on_the_overview_and_keys_pages(
 def test_a_key_can_be_renamed_and_its_limits_changed_and_cleared(
     funded_client: Client, personas: Personas
 ) -> None:
-    key = make_key(personas.funded, name="old", rpm=5, spend_limit=1_000).key
+    key = make_key(personas.funded, name="old", rpm=5, concurrency=2, spend_limit=1_000).key
     url = f"/dashboard/keys/{key.pk}/"
     form = funded_client.get(url).content.decode()
     assert 'value="old"' in form
+    assert 'name="concurrency" value="2"' in form
+    response = funded_client.post(url, {"name": "old", "concurrency": "6"})
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.concurrency == 6
     response = funded_client.post(url, {"name": "new name", "spend_limit_usd": "3"})
     assert response.status_code == 302
     key.refresh_from_db()
-    assert (key.name, key.rpm, key.spend_limit, key.expires_at) == (
+    assert (key.name, key.rpm, key.concurrency, key.spend_limit, key.expires_at) == (
         "new name",
+        None,
         None,
         3_000_000,
         None,

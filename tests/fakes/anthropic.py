@@ -180,6 +180,15 @@ class FakeAnthropic(FakeServer):
                 start["usage"] = self.usage(reply, output_tokens=1)
             yield event("message_start", {"message": start}, HEAD)
             index = 0
+            if reply.thinking:
+                block = {"type": "thinking", "thinking": "", "signature": ""}
+                yield event("content_block_start", {"index": index, "content_block": block}, HEAD)
+                delta = {"type": "thinking_delta", "thinking": reply.thinking}
+                yield event("content_block_delta", {"index": index, "delta": delta}, HEAD)
+                delta = {"type": "signature_delta", "signature": "EqQBCgIYAhIM" + "a" * 40}
+                yield event("content_block_delta", {"index": index, "delta": delta}, HEAD)
+                yield event("content_block_stop", {"index": index}, HEAD)
+                index += 1
             if reply.text:
                 block = {"type": "text", "text": ""}
                 yield event("content_block_start", {"index": index, "content_block": block}, HEAD)

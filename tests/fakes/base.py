@@ -105,6 +105,7 @@ class Reply:
     - `finish_reason`: OpenAI vocabulary (stop, length, tool_calls, content_filter),
       mapped to each dialect; default `tool_calls` when there are tool calls, else `stop`.
     - `stream_chunks`: how many pieces the text streams in; default one per word.
+    - `thinking`: reasoning streamed before the answer (Anthropic's thinking block).
     """
 
     text: str | None = None
@@ -116,6 +117,7 @@ class Reply:
     reasoning_tokens: int = 0
     finish_reason: str | None = None
     stream_chunks: int | None = None
+    thinking: str | None = None
 
     def __post_init__(self) -> None:
         self.tool_calls = [ToolCall.coerce(tc) for tc in self.tool_calls or []]

@@ -111,17 +111,25 @@ def test_a_stream_that_asks_for_usage_gets_the_usage_chunk(
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 8
 
 
-def test_an_upstream_without_usage_is_metered_by_estimate(
-    customer: Customer, fake_openai: FakeOpenAI
+@pytest.mark.parametrize(
+    ("text", "bound"),
+    [("x" * 400, 400), ("数据库" * 100, 900), ("🙂" * 100, 400)],
+    ids=["ascii", "cjk", "emoji"],
+)
+def test_an_upstream_without_usage_is_charged_for_the_bound_of_its_output(
+    customer: Customer, fake_openai: FakeOpenAI, text: str, bound: int
 ) -> None:
+    """One token per UTF-8 byte, the reservation's own bound: counting characters / 4
+    charged a quarter of Chinese output, and less of emoji (4 bytes, often 2 tokens)."""
     fake_openai.include_usage = False
-    fake_openai.set_reply(text="x" * 400)
+    fake_openai.set_reply(text=text)
     list(customer.client.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True))
     [record] = settled(customer)
     assert record.estimated
-    assert record.output_tokens == 100  # 400 characters / 4
+    assert record.output_tokens == bound == len(text.encode())
+    assert record.input_tokens >= len(b"hi")
     assert record.charge == token_charge(
-        get_catalogue().get("gpt-4o").prices, input_tokens=record.input_tokens, output_tokens=100
+        get_catalogue().get("gpt-4o").prices, input_tokens=record.input_tokens, output_tokens=bound
     )
 
 
@@ -145,8 +153,8 @@ def test_a_stream_cut_by_the_client_is_charged_for_what_was_sent_and_closes_upst
     [record] = settled(customer)
     assert record.client_disconnected and record.status == 499
     assert record.estimated
-    delivered = len("alpha beta ")  # two chunks of six, split evenly
-    assert record.output_tokens == -(-delivered // 4)
+    delivered = len("alpha beta g")  # two chunks of six, split evenly
+    assert record.output_tokens == delivered  # its UTF-8 bound
     prices = get_catalogue().get("gpt-4o").prices
     assert record.charge == token_charge(
         prices, input_tokens=record.input_tokens, output_tokens=record.output_tokens

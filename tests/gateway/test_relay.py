@@ -34,7 +34,7 @@ def _plan(model: ModelInfo) -> tuple[int, Any]:
 
 
 async def _parse(request: HttpRequest, key: KeySnapshot) -> PassthroughCall:
-    body = validation.json_body(request)
+    body = await validation.json_body(request)
     if not isinstance(body.get("input"), str):
         raise validation.missing("input")
     return PassthroughCall(model_id=body.get("model"), path="embeddings", body=body, plan=_plan)

@@ -115,6 +115,7 @@ def test_the_writer_queue_and_reservations_are_read_at_scrape_time(
     assert value(queued, "nexai_spend_store_up") == 1
     assert value(queued, "nexai_usage_queue_depth") == 2
     assert value(queued, "nexai_reservations_held") == 0
+    assert value(queued, "nexai_requests_in_flight") == 0
     assert value(queued, "nexai_usage_writer_lag_seconds") >= 0
 
     fake_openai.hang_next()
@@ -126,6 +127,8 @@ def test_the_writer_queue_and_reservations_are_read_at_scrape_time(
         fake_openai.wait_hanging()
         in_flight = scrape(gateway.base_url)
         assert value(in_flight, "nexai_reservations_held") == 1
+        # The count the concurrency caps hold each account to, in total.
+        assert value(in_flight, "nexai_requests_in_flight") == 1
     finally:
         fake_openai.release()
         held.join(10)
@@ -133,6 +136,7 @@ def test_the_writer_queue_and_reservations_are_read_at_scrape_time(
     written = scrape(gateway.base_url)
     assert value(written, "nexai_usage_queue_depth") == 0
     assert value(written, "nexai_reservations_held") == 0
+    assert value(written, "nexai_requests_in_flight") == 0
     assert value(written, "nexai_usage_writer_lag_seconds") == 0
 
 

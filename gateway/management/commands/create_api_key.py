@@ -44,6 +44,9 @@ class Command(BaseCommand):
         parser.add_argument("--credits", default="0")
         parser.add_argument("--name", default="")
         parser.add_argument("--rpm")
+        parser.add_argument(
+            "--concurrency", help="requests the key may have in flight at once (its own cap)"
+        )
         parser.add_argument("--spend-limit")
         parser.add_argument("--models", default="")
         parser.add_argument("--expires-in-days")
@@ -77,6 +80,7 @@ class Command(BaseCommand):
             raise CommandError(f"--email: {email!r} is not a valid email address") from None
         credits = self._number("--credits", options["credits"], minimum=0) or 0
         rpm = self._number("--rpm", options["rpm"], minimum=1)
+        concurrency = self._number("--concurrency", options["concurrency"], minimum=1)
         spend_limit = self._number("--spend-limit", options["spend_limit"], minimum=0)
         days = self._number("--expires-in-days", options["expires_in_days"], minimum=1)
         models = [m.strip() for m in options["models"].split(",") if m.strip()]
@@ -115,6 +119,7 @@ class Command(BaseCommand):
                 user=user,
                 name=options["name"],
                 rpm=rpm,
+                concurrency=concurrency,
                 spend_limit=spend_limit,
                 allowed_models=models,
                 expires_at=expiry_in_days(days),
