@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from gateway.errors import ANTHROPIC, OPENAI, too_large
+from gateway.errors import dialect_for_path, too_large
 from gateway.relay import new_request_id
 from gateway.validation import MAX_JSON_BODY
 
@@ -25,9 +25,8 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_AUDIO_UPLOAD = 50 * 1024 * 1024  # bytes (DESIGN.md: transcription, 50 MiB)
 
-_V1 = re.compile(r"^/(?:api/)?v1/")
+_V1 = re.compile(r"^/(?:api/)?v1(?:beta)?/")
 _AUDIO_UPLOAD = re.compile(r"^/(?:api/)?v1/audio/(?:transcriptions|translations)/?$")
-_MESSAGES = re.compile(r"^/(?:api/)?v1/messages(?:/|$)")
 
 
 def limit_for(path: str) -> int | None:
@@ -50,7 +49,7 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(scope: Scope, send: Send, limit: int) -> None:
-    dialect = ANTHROPIC if _MESSAGES.match(scope["path"]) else OPENAI
+    dialect = dialect_for_path(scope["path"])
     error = too_large(f"The request body is larger than {limit // 2**20} MiB.")
     response = error.response(dialect, new_request_id())
     headers = [(k.lower().encode(), v.encode()) for k, v in response.items()]
