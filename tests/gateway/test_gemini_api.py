@@ -5,16 +5,11 @@ exactly the upstream's usage; errors in Google's shape."""
 
 from __future__ import annotations
 
-import json
-
-import httpx
 import pytest
 from google import genai
-from google.genai import errors as genai_errors
 from google.genai import types
 
 from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.base import ToolCall
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway.conftest import INPUT_PRICE, OUTPUT_PRICE, Customer, settled
