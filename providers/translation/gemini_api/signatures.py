@@ -20,8 +20,11 @@ def with_signature(call_id: str, signature: str | None) -> str:
     """`call_id` carrying `signature` (a base64 string, as Gemini sends it)."""
     if not signature or MARKER in call_id:
         return call_id
+    # Bytes in Google's JSON come in either base64 alphabet (the Python SDK writes the
+    # URL-safe one), padded or not.
+    standard = signature.replace("-", "+").replace("_", "/")
     try:
-        raw = base64.b64decode(signature, validate=True)
+        raw = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
     except (binascii.Error, ValueError):
         return call_id  # not a signature Gemini made: nothing to keep
     return call_id + MARKER + base64.urlsafe_b64encode(raw).decode().rstrip("=")
