@@ -119,7 +119,9 @@ def test_parallel_function_calls_round_trip(
     fake.set_reply(text="Sunny in both.", prompt_tokens=80, completion_tokens=5)
     user = types.Content(role="user", parts=[types.Part(text="Weather in Paris and Hanoi?")])
     if streamed:
-        chunks = list(client.models.generate_content_stream(model=model, contents=[user], config=TOOLS))
+        chunks = list(
+            client.models.generate_content_stream(model=model, contents=[user], config=TOOLS)
+        )
         parts = [p for c in chunks for p in c.candidates[0].content.parts or [] if p.function_call]
         turn = types.Content(role="model", parts=parts)
     else:
@@ -160,7 +162,11 @@ def test_the_key_is_taken_from_x_goog_api_key_or_the_key_parameter(
     gateway: AsgiServer, funded: Customer, fake_gemini: FakeGemini, where: str
 ) -> None:
     secret = funded.key.secret
-    options = {"headers": {"x-goog-api-key": secret}} if where == "header" else {"params": {"key": secret}}
+    options = (
+        {"headers": {"x-goog-api-key": secret}}
+        if where == "header"
+        else {"params": {"key": secret}}
+    )
     answer = post(gateway, "/v1beta/models/gemini-flash:generateContent", HELLO, **options)
     assert answer.status_code == 200, answer.text
     assert len(settled(funded)) == 1

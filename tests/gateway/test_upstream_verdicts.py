@@ -43,7 +43,9 @@ def gemini_pool(fake: FakeGemini, *secrets: str) -> None:
     add_model("gemini-flash", (provider, "gemini-2.5-flash"))
 
 
-def ask(gateway: AsgiServer, customer: Customer, model: str, path: str = "v1beta") -> httpx.Response:
+def ask(
+    gateway: AsgiServer, customer: Customer, model: str, path: str = "v1beta"
+) -> httpx.Response:
     if path == "chat":
         body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
         url, headers = "/v1/chat/completions", {"authorization": f"Bearer {customer.key.secret}"}
@@ -123,7 +125,9 @@ ANTHROPIC_NO_CREDIT = {
         ("openai", 401, openai_error(401, "Incorrect API key"), Verdict.KEY_REFUSED),
     ],
 )  # fmt: skip
-def test_each_kind_reads_its_own_errors(kind: str, status: int, body: dict, verdict: Verdict) -> None:
+def test_each_kind_reads_its_own_errors(
+    kind: str, status: int, body: dict, verdict: Verdict
+) -> None:
     import orjson
 
     assert adapter_for(kind).classify(status, orjson.dumps(body)) is verdict
@@ -140,7 +144,11 @@ def test_an_anthropic_account_out_of_credit_fails_over_too(
         fake.fail_next(400, ANTHROPIC_NO_CREDIT, key=keys[0])
         answer = httpx.post(
             gateway.base_url + "/v1/messages",
-            json={"model": "claude", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+            json={
+                "model": "claude",
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
             headers={"x-api-key": customer_for(gateway).key.secret},
             timeout=30,
         )

@@ -99,6 +99,7 @@ class _Contents:
         self.keep_signatures = keep_signatures
         self.by_id: dict[str, str] = {}  # the caller's call id -> the chat id
         self.unanswered: list[tuple[str, str]] = []  # (function name, chat id), in order
+        self.answered: set[str] = set()  # chat ids
 
     def messages(self, contents: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -162,7 +163,9 @@ class _Contents:
         for j, part in enumerate(parts):
             part = chat.expect_dict(part, param=f"{param}[{j}]")
             if isinstance(part.get("functionResponse"), dict):
-                tools.append(self._response(part["functionResponse"], param=f"{param}[{j}]"))
+                response = self._response(part["functionResponse"], param=f"{param}[{j}]")
+                if response is not None:
+                    tools.append(response)
                 continue
             converted = _user_part(part, param=f"{param}[{j}]")
             if converted is not None:
@@ -171,10 +174,14 @@ class _Contents:
             tools.append({"role": "user", "content": chat.collapse_text_parts(content)})
         return tools
 
-    def _response(self, response: dict[str, Any], *, param: str) -> dict[str, Any]:
+    def _response(self, response: dict[str, Any], *, param: str) -> dict[str, Any] | None:
         name = response.get("name")
         given = response.get("id")
         chat_id = self.by_id.get(given) if isinstance(given, str) else None
+        if chat_id in self.answered:
+            # Gemini CLI 0.61 repeats each response when it resumes a session; chat and
+            # Messages upstreams refuse a call answered twice. The first one stands.
+            return None
         if chat_id is None:
             chat_id = self._take_by_name(name)
         else:
@@ -184,6 +191,7 @@ class _Contents:
                 "This function response answers no earlier function call.",
                 param=f"{param}.functionResponse",
             )
+        self.answered.add(chat_id)
         return {"role": "tool", "tool_call_id": chat_id, "content": _response_text(response)}
 
     def _take_by_name(self, name: Any) -> str | None:
