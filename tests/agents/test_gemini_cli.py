@@ -58,7 +58,10 @@ def run(binary: Path, stack: Stack, model: str, prompt: str, tmp: Path, *, qwen:
     work.mkdir()
     folder = home / (".qwen" if qwen else ".gemini")
     folder.mkdir(parents=True)
-    (folder / "settings.json").write_text(json.dumps(SETTINGS))
+    # Qwen Code also asks the model, after each turn, what to keep in its memory
+    # files: a real call (charged like any), switched off here to count the turns.
+    memory = {"memory": {"enableManagedAutoMemory": False}} if qwen else {}
+    (folder / "settings.json").write_text(json.dumps(SETTINGS | memory))
     env = {
         k: v for k, v in clean_env(home).items() if not k.startswith(("GEMINI", "GOOGLE", "QWEN"))
     } | {
