@@ -1,5 +1,5 @@
-"""The real coding agents (Codex CLI, Claude Code) against the gateway on a real port,
-with fake OpenAI and Anthropic upstreams behind it.
+"""The real coding agents (Codex CLI, Claude Code, Gemini CLI, Qwen Code) against the
+gateway on a real port, with fake OpenAI, Anthropic and Gemini upstreams behind it.
 
 The agents come from npm at the versions pinned in tests/agents/package.json, installed
 once outside the repository (`make agents` does the same). Without npm the tests fail:
