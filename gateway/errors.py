@@ -19,7 +19,7 @@ GEMINI = "gemini"
 _MESSAGES_PATH = re.compile(r"^/(?:api/)?v1/messages(?:/|$)")
 # Google's API: everything under /v1beta, and a model's methods under /v1 (Google's
 # SDKs can be pointed at api version v1: /v1/models/NAME:generateContent).
-_GEMINI_PATH = re.compile(r"^/(?:api/)?(?:v1beta(?:/|$)|v1/models/[^/]+:)")
+_GEMINI_PATH = re.compile(r"^/(?:api/)?(?:v1beta(?:/|$)|v1/models/[^:]+:)")
 
 
 def dialect_for_path(path: str) -> str:

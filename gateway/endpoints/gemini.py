@@ -22,7 +22,14 @@ from django.http import HttpRequest
 
 from accounts.keycache import KeySnapshot
 from gateway import errors, metering, validation
-from gateway.calls import ChatCall, PassthroughCall, metered_at, metering_body, speaks
+from gateway.calls import (
+    ChatCall,
+    ChatMeter,
+    PassthroughCall,
+    metered_at,
+    metering_body,
+    speaks,
+)
 from gateway.dialects import GeminiEmitter
 from gateway.errors import GEMINI, GatewayError
 from gateway.relay import Endpoint, Metered, Reply, Stream
@@ -31,6 +38,7 @@ from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import Unsupported
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey, aget_catalogue
 from providers.translation import TranslationError, TranslationNotes
+from providers.translation.gemini_api.field_names import camel_case_request
 from providers.translation.gemini_api.request_to_chat import gemini_request_to_chat
 
 DIALECT = "gemini"
@@ -106,13 +114,15 @@ class GenerateCall(ChatCall):
         return super().bound(model)
 
     def whole(self, attempt: Attempt, raw: bytes, content_type: str) -> Metered:
-        metered = super().whole(attempt, raw, content_type)
-        if self.native:
-            # The upstream's answer as it came, naming the public model.
-            data = orjson.loads(raw)
-            data["modelVersion"] = self.model.public_id
-            metered.content = orjson.dumps(data)
-        return metered
+        if not self.native:
+            return super().whole(attempt, raw, content_type)
+        # The upstream's answer as it came, naming the public model, metered by its usage.
+        data = orjson.loads(raw)
+        data["modelVersion"] = self.model.public_id
+        meter = ChatMeter(self.model, self.input_estimate)
+        meter.usage = attempt.adapter.native_usage(self.native, data)
+        values = meter.values()
+        return Metered(values.pop("charge"), values, orjson.dumps(data))
 
     def streamed(self, attempt: Attempt) -> Stream:
         stream = super().streamed(attempt)
@@ -170,7 +180,7 @@ def _model_id(request: HttpRequest) -> str:
 
 def _parse(stream: bool):  # type: ignore[no-untyped-def]
     async def parse(request: HttpRequest, key: KeySnapshot) -> GenerateCall:
-        body = validation.json_body(request)
+        body = camel_case_request(validation.json_body(request))
         _check(body)
         sse = request.GET.get("alt") == "sse"
         return GenerateCall(body, model_id=_model_id(request), stream=stream, sse=sse)
@@ -228,7 +238,7 @@ class CountCall(PassthroughCall):
 
 
 async def parse_count(request: HttpRequest, key: KeySnapshot) -> CountCall:
-    body = validation.json_body(request)
+    body = camel_case_request(validation.json_body(request))
     inner = body.get("generateContentRequest")
     _check(inner if isinstance(inner, dict) else body)
     return CountCall(body, model_id=_model_id(request))

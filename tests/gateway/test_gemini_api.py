@@ -5,6 +5,7 @@ exactly the upstream's usage; errors in Google's shape."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import httpx
@@ -273,3 +274,19 @@ def test_settings_a_translated_model_cannot_take_are_named_in_a_header(
     assert translated.headers["x-nexai-dropped-settings"] == "generationConfig.topK, safetySettings"
     assert translated.headers["x-nexai-dropped-tools"] == "googleSearch (tools[0])"
     assert fake_openai.last_request.json["temperature"] == 0.5
+
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_an_inline_image_reaches_every_kind_of_upstream(
+    client: genai.Client, funded: Customer, fakes: dict, model: str
+) -> None:
+    fakes[model].set_reply(text="A tiny image.", prompt_tokens=900, completion_tokens=4)
+    image = types.Part.from_bytes(data=base64.b64decode(PNG), mime_type="image/png")
+    answer = client.models.generate_content(model=model, contents=[image, "What is this?"])
+    assert answer.text == "A tiny image."
+    assert PNG in json.dumps(fakes[model].last_request.json)
+    (record,) = settled(funded)
+    assert record.charge == charge_for(900, 4)

@@ -421,3 +421,32 @@ def test_a_response_repeated_for_one_call_is_sent_once() -> None:
     assert to_chat(body)["messages"][2:] == [
         {"role": "tool", "tool_call_id": "c1", "content": "one"}
     ]
+
+
+def test_field_names_in_either_spelling_are_read_alike() -> None:
+    """Google takes snake_case field names too, and its Python SDK sends an inline
+    image's `mime_type` so; names inside arguments and schemas are never touched."""
+    from providers.translation.gemini_api.field_names import camel_case_request
+
+    body = {
+        "system_instruction": {"parts": [{"text": "Be brief."}]},
+        "contents": [
+            user({"inline_data": {"mime_type": "image/png", "data": PNG.replace("+", "-")}}),
+            model({"function_call": {"name": "read", "args": {"file_path": "a"}}}),
+            user({"function_response": {"name": "read", "response": {"file_text": "x"}}}),
+        ],
+        "generation_config": {"max_output_tokens": 5, "response_schema": {"type": "OBJECT", "properties": {"snake_name": {"type": "STRING"}}}},
+        "tools": [{"function_declarations": [{"name": "read", "parameters_json_schema": {"properties": {"file_path": {}}}}]}],
+    }  # fmt: skip
+    normal = camel_case_request(body)
+    assert normal["generationConfig"]["maxOutputTokens"] == 5
+    assert normal["contents"][1]["parts"][0]["functionCall"]["args"] == {"file_path": "a"}
+    assert "snake_name" in normal["generationConfig"]["responseSchema"]["properties"]
+    assert normal["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"] == {
+        "properties": {"file_path": {}}
+    }
+    chat = to_chat(normal)
+    assert chat["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert chat["messages"][1]["content"][0]["image_url"]["url"] == f"data:image/png;base64,{PNG}"
+    assert chat["messages"][3]["content"] == '{"file_text": "x"}'
+    assert camel_case_request(normal) is normal  # nothing to rename: nothing copied

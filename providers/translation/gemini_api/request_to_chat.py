@@ -204,11 +204,12 @@ class _Contents:
 
 def _response_text(response: dict[str, Any]) -> str:
     """What a function returned, as the text of a tool message: Gemini CLI puts it in
-    `response.output` (errors in `response.error`); anything else is sent as JSON."""
+    `response.output` (Google's documents name `output` or `result`), sent as it is;
+    anything else (errors in `response.error` included) is sent as JSON."""
     result = response.get("response")
     if isinstance(result, dict) and len(result) == 1:
-        (value,) = result.values()
-        if isinstance(value, str):
+        name, value = next(iter(result.items()))
+        if name in ("output", "result", "content") and isinstance(value, str):
             return value
     return chat.dump_arguments(result)
 
@@ -219,9 +220,13 @@ def _user_part(part: dict[str, Any], *, param: str) -> dict[str, Any] | None:
     if isinstance(part.get("inlineData"), dict):
         data = part["inlineData"]
         media_type = str(data.get("mimeType") or "").lower()
-        url = make_data_url(media_type, str(data.get("data") or ""))
+        # Google's JSON takes bytes in either base64 alphabet, padded or not; data URLs
+        # and every other upstream want the standard one.
+        encoded = str(data.get("data") or "").replace("-", "+").replace("_", "/")
+        encoded += "=" * (-len(encoded) % 4)
+        url = make_data_url(media_type, encoded)
         parse_data_url(url, param=f"{param}.inlineData")  # checks the type and the data
-        return _media(media_type, url, str(data.get("data")), param=f"{param}.inlineData")
+        return _media(media_type, url, encoded, param=f"{param}.inlineData")
     if isinstance(part.get("fileData"), dict):
         uri = part["fileData"].get("fileUri")
         media_type = str(part["fileData"].get("mimeType") or "image/").lower()
