@@ -89,9 +89,7 @@ class GeminiNativeStreamDecoder(ChatStreamDecoder):
                     StreamPiece({}, raw=orjson.dumps(chunk), error=_failure(chunk["error"]))
                 )
                 break
-            if "modelVersion" in chunk:
-                chunk["modelVersion"] = self.model  # the public id, not the upstream's
-            raw = orjson.dumps(chunk)
+            raw = self._renamed(data.encode(), chunk.get("modelVersion"))
             chats = self._translator.feed(chunk)
             if not chats:
                 pieces.append(StreamPiece({}, raw=raw))
@@ -99,6 +97,15 @@ class GeminiNativeStreamDecoder(ChatStreamDecoder):
             first, *rest = chats
             pieces += [StreamPiece(first, raw=raw), *(StreamPiece(c, raw=b"") for c in rest)]
         return pieces
+
+    def _renamed(self, raw: bytes, version: Any) -> bytes:
+        """The chunk naming the public id, not the upstream's: the last occurrence of
+        its quoted name (`modelVersion` follows the candidates and the usage), copied
+        only when the names differ."""
+        if not isinstance(version, str) or version == self.model:
+            return raw
+        head, found, tail = raw.rpartition(orjson.dumps(version))
+        return head + orjson.dumps(self.model) + tail if found else raw
 
 
 class GeminiAdapter(Adapter):
