@@ -67,8 +67,9 @@ periodic: install
 screenshots: install chromium
 	$(BIN)/python scripts/screenshots.py
 
-# The real coding agents (Codex CLI, Claude Code) that tests/agents drives, from npm at
-# the versions pinned in tests/agents/package.json, outside the repository.
+# The real coding agents (Codex CLI, Claude Code, Gemini CLI, Qwen Code) that tests/agents
+# drives, from npm at the versions pinned in tests/agents/package.json, outside the
+# repository.
 AGENTS_DIR ?= $(HOME)/.cache/nexai/agents
 .PHONY: agents
 agents:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, re_path
+from django.views.decorators.http import require_GET, require_POST
 from ninja import NinjaAPI, Schema
 
 from gateway.endpoints import (
@@ -19,6 +21,7 @@ from gateway.endpoints import (
     compact,
     count_tokens,
     embeddings,
+    gemini,
     images,
     messages,
     responses,
@@ -138,3 +141,23 @@ def build_api(namespace: str) -> NinjaAPI:
 
 v1 = build_api("v1")
 api_v1 = build_api("api-v1")
+
+
+# The Gemini API: /v1beta (Google's default api version) and the same model methods
+# under /v1, ahead of the OpenAI routes (a model's id may hold slashes:
+# /v1beta/models/vendor/name:generateContent).
+_GEMINI_MODEL = r"models/(?P<model>[^:]+?)"
+_GEMINI_ROOT = r"^(?:api/)?v1(?:beta)?/"
+gemini_patterns: list[URLPattern] = [
+    re_path(
+        _GEMINI_ROOT + _GEMINI_MODEL + r":generateContent$", require_POST(view(gemini.generate))
+    ),
+    re_path(
+        _GEMINI_ROOT + _GEMINI_MODEL + r":streamGenerateContent$", require_POST(view(gemini.stream))
+    ),
+    re_path(
+        _GEMINI_ROOT + _GEMINI_MODEL + r":countTokens$", require_POST(view(gemini.count_tokens))
+    ),
+    re_path(r"^(?:api/)?v1beta/models/?$", require_GET(view(gemini.models))),
+    re_path(r"^(?:api/)?v1beta/" + _GEMINI_MODEL + r"/?$", require_GET(view(gemini.model))),
+]

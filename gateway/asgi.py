@@ -29,14 +29,14 @@ from django.http import Http404, HttpResponse
 from django.urls import set_script_prefix
 
 from gateway import errors, pipeline
-from gateway.errors import ANTHROPIC, GatewayError, dialect_for_path
+from gateway.errors import ANTHROPIC, GEMINI, GatewayError, dialect_for_path
 from gateway.relay import new_request_id
 from providers import http
 
 log = logging.getLogger(__name__)
 
-PREFIXES = ("/v1/", "/api/v1/")
-ROOTS = ("/v1", "/api/v1")
+PREFIXES = ("/v1/", "/api/v1/", "/v1beta/", "/api/v1beta/")
+ROOTS = ("/v1", "/api/v1", "/v1beta", "/api/v1beta")
 
 
 def is_gateway_path(path: str) -> bool:
@@ -57,7 +57,11 @@ def error_for_exception(request: Any, exc: BaseException) -> GatewayError:
 
 def _in_shape(body: Any, dialect: str) -> bool:
     error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict) or "message" not in error or "type" not in error:
+    if not isinstance(error, dict) or "message" not in error:
+        return False
+    if dialect == GEMINI:
+        return "status" in error and "code" in error
+    if "type" not in error:
         return False
     return body.get("type") == "error" if dialect == ANTHROPIC else True
 

@@ -7,7 +7,8 @@ from gateway.errors import GatewayError, forbidden, unauthorized
 
 _REFUSALS: dict[Refusal, GatewayError] = {
     Refusal.MISSING: unauthorized(
-        "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' (or x-api-key)."
+        "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' (or "
+        "x-api-key, or x-goog-api-key)."
     ),
     Refusal.MALFORMED: unauthorized("The API key is malformed: nexai keys start with 'sk-nx-'."),
     Refusal.UNKNOWN: unauthorized("Incorrect API key provided."),
@@ -18,15 +19,22 @@ _REFUSALS: dict[Refusal, GatewayError] = {
 
 
 def presented_secret(request: HttpRequest) -> str | None:
-    """The key from `Authorization: Bearer`, `x-api-key` (Anthropic SDK) or `api-key`
-    (Azure-style clients), whichever is present."""
+    """The key from `Authorization: Bearer`, `x-api-key` (Anthropic SDK), `api-key`
+    (Azure-style clients), `x-goog-api-key` or the `key` query parameter (Google's
+    SDKs and Gemini CLI), whichever is present."""
     headers = request.headers
     authorization = headers.get("Authorization")
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer":
             return value.strip() or None
-    return headers.get("x-api-key") or headers.get("api-key") or None
+    return (
+        headers.get("x-api-key")
+        or headers.get("api-key")
+        or headers.get("x-goog-api-key")
+        or request.GET.get("key")
+        or None
+    )
 
 
 async def authenticate(request: HttpRequest) -> KeySnapshot:

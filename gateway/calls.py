@@ -26,7 +26,7 @@ from gateway.upstream import Attempt
 from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
-from providers.translation import WARNING_HEADER, TranslationError, TranslationNotes
+from providers.translation import TranslationError, TranslationNotes
 from providers.translation.sse import sse_data
 from providers.translation.usage import Usage
 
@@ -111,9 +111,9 @@ class ChatCall(Call):
         self.notes = TranslationNotes()
 
     def noted(self) -> None:
-        """Tells the client, in a header, what the translation dropped."""
-        if warning := self.notes.warning():
-            self.headers_out = {WARNING_HEADER: warning}
+        """Tells the client, in headers, what the translation dropped."""
+        if headers := self.notes.headers():
+            self.headers_out = headers
 
     async def prepare(self, model: ModelInfo) -> None:
         self.model = model

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import ANTHROPIC, OPENAI, GatewayError
+from gateway.errors import ANTHROPIC, GEMINI, OPENAI, GatewayError
 from providers.adapters.base import StreamPiece
 from providers.translation import (
     ChatStreamToAnthropic,
@@ -25,6 +25,8 @@ from providers.translation import (
     chat_response_to_anthropic,
     chat_response_to_responses,
 )
+from providers.translation.gemini_api.response_from_chat import chat_response_to_gemini
+from providers.translation.gemini_api.stream_from_chat import ChatStreamToGemini
 from providers.translation.sse import sse_data, sse_event
 
 _DONE = b"data: [DONE]\n\n"
@@ -217,3 +219,64 @@ class CompactEmitter(ResponsesEmitter):
                 "usage": response.get("usage"),
             }
         )
+
+
+class GeminiEmitter(Emitter):
+    """The Gemini API: streamGenerateContent chunks, each one GenerateContentResponse,
+    as server-sent events (`alt=sse`, what Google's SDKs and Gemini CLI ask for) or as
+    one JSON array written piece by piece (Google's default without `alt=sse`); or one
+    GenerateContentResponse.
+
+    `native`: the pieces carry the upstream's own chunks (a Gemini upstream), already
+    naming the public model; else chat chunks, translated here."""
+
+    dialect = GEMINI
+
+    def __init__(self, *, model: str, sse: bool = True, native: bool = False) -> None:
+        self.model = model
+        self.sse = sse
+        self.native = native
+        self.stream = ChatStreamToGemini(model=model)
+        self.opened = self.failed = False
+        self.stream_content_type = "text/event-stream" if sse else "application/json"
+
+    def _frame(self, data: bytes) -> bytes:
+        if self.sse:
+            return b"data: " + data + b"\r\n\r\n"
+        head = b",\r\n" if self.opened else b"["
+        self.opened = True
+        return head + data
+
+    def _frames(self, chunks: list[dict[str, Any]]) -> bytes:
+        return b"".join(self._frame(orjson.dumps(chunk)) for chunk in chunks)
+
+    def _close(self) -> bytes:
+        if self.sse:
+            return b""
+        return b"]" if self.opened else b"[]"
+
+    def piece(self, piece: StreamPiece) -> bytes:
+        if self.failed:
+            return b""
+        if piece.error is not None:
+            self.failed = True
+            if self.native and piece.raw:
+                return self._frame(piece.raw) + self._close()
+            error = GatewayError(502, "api_error", "upstream_error", piece.error["message"])
+            return self._frame(orjson.dumps(error.body(GEMINI))) + self._close()
+        if self.native:
+            return self._frame(piece.raw) if piece.raw else b""
+        return self._frames(self.stream.feed(piece.chunk))
+
+    def finish(self) -> bytes:
+        if self.failed:
+            return b""
+        out = b"" if self.native else self._frames(self.stream.finish())
+        return out + self._close()
+
+    def error(self, err: GatewayError) -> bytes:
+        self.failed = True
+        return self._frame(orjson.dumps(err.body(GEMINI))) + self._close()
+
+    def complete(self, completion: dict[str, Any], raw: bytes | None) -> bytes:
+        return orjson.dumps(chat_response_to_gemini(completion, model=self.model))

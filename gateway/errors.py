@@ -1,5 +1,6 @@
 """Errors in the caller's dialect (DESIGN.md's table): OpenAI's shape for /v1 paths,
-Anthropic's for /v1/messages. Every response carries x-request-id."""
+Anthropic's for /v1/messages, Google's for the Gemini API's paths (/v1beta, and the
+`models/{model}:method` paths under /v1). Every response carries x-request-id."""
 
 from __future__ import annotations
 
@@ -13,13 +14,20 @@ from django.http import HttpResponse
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
+GEMINI = "gemini"
 
 _MESSAGES_PATH = re.compile(r"^/(?:api/)?v1/messages(?:/|$)")
+# Google's API: everything under /v1beta, and a model's methods under /v1 (Google's
+# SDKs can be pointed at api version v1: /v1/models/NAME:generateContent).
+_GEMINI_PATH = re.compile(r"^/(?:api/)?(?:v1beta(?:/|$)|v1/models/[^:]+:)")
 
 
 def dialect_for_path(path: str) -> str:
-    """Anthropic's error shape on the Messages API's paths, OpenAI's everywhere else."""
-    return ANTHROPIC if _MESSAGES_PATH.match(path) else OPENAI
+    """Anthropic's error shape on the Messages API's paths, Google's on the Gemini API's,
+    OpenAI's everywhere else."""
+    if _MESSAGES_PATH.match(path):
+        return ANTHROPIC
+    return GEMINI if _GEMINI_PATH.match(path) else OPENAI
 
 
 _ANTHROPIC_TYPES = {
@@ -36,6 +44,32 @@ _ANTHROPIC_TYPES = {
     503: "overloaded_error",
     504: "timeout_error",
 }
+
+# Google's canonical status names (google.rpc.Code) for each HTTP status the gateway
+# answers. Statuses Google never sends keep their HTTP code with the nearest name: a
+# 402 (no credits left) is a per-user quota exhausted, a 502 a transient failure.
+_GOOGLE_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    402: "RESOURCE_EXHAUSTED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    422: "FAILED_PRECONDITION",
+    426: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def google_status(status: int) -> str:
+    return _GOOGLE_STATUSES.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
 
 
 class GatewayError(Exception):
@@ -58,6 +92,8 @@ class GatewayError(Exception):
         self.headers = headers or {}
 
     def body(self, dialect: str) -> dict[str, Any]:
+        if dialect == GEMINI:
+            return self._google_body()
         if dialect == ANTHROPIC:
             return {
                 "type": "error",
@@ -72,6 +108,32 @@ class GatewayError(Exception):
                 "type": self.type,
                 "param": self.param,
                 "code": self.code,
+            }
+        }
+
+    def _google_body(self) -> dict[str, Any]:
+        """Google's error: {"error": {"code", "message", "status", "details"}}, with
+        nexai's code as the ErrorInfo reason (what a program can branch on) and, where
+        the caller should wait, a RetryInfo (Gemini CLI waits that long before retrying)."""
+        info: dict[str, Any] = {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": self.code.upper(),
+            "domain": "nexai",
+        }
+        if self.param:
+            info["metadata"] = {"param": self.param}
+        details = [info]
+        wait = self.headers.get("retry-after")
+        if wait and wait.isdigit():
+            details.append(
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"}
+            )
+        return {
+            "error": {
+                "code": self.status,
+                "message": self.message,
+                "status": google_status(self.status),
+                "details": details,
             }
         }
 

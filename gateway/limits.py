@@ -9,15 +9,14 @@ import re
 import orjson
 
 from core.bodylimit import Headers, Limit
-from gateway.errors import ANTHROPIC, OPENAI, too_large
+from gateway.errors import dialect_for_path, too_large
 from gateway.relay import new_request_id
 
 MAX_JSON_BODY = 32 * 1024 * 1024  # bytes; chat, Responses, Messages carry base64 images
 MAX_AUDIO_UPLOAD = 50 * 1024 * 1024  # bytes (DESIGN.md: transcription, 50 MiB)
 MIB = 1024 * 1024
 
-_V1 = re.compile(r"^/(?:api/)?v1(?:/|$)")
-_MESSAGES = re.compile(r"^/(?:api/)?v1/messages(?:/|$)")
+_V1 = re.compile(r"^/(?:api/)?v1(?:beta)?(?:/|$)")
 # Endpoints whose requests are far smaller than a chat's (their upstreams' own limits:
 # 2,048 embeddings inputs within 300,000 tokens; an image prompt of 32,000 characters;
 # 4,096 characters to speak), then everything else under /v1.
@@ -45,7 +44,7 @@ def too_large_message(limit: int) -> str:
 
 
 def _refusal(path: str, limit: int) -> tuple[Headers, bytes]:
-    dialect = ANTHROPIC if _MESSAGES.match(path) else OPENAI
+    dialect = dialect_for_path(path)
     body = orjson.dumps(too_large(too_large_message(limit)).body(dialect))
     headers = [(b"content-type", b"application/json"), (b"x-request-id", new_request_id().encode())]
     return headers, body

@@ -153,7 +153,7 @@ class Endpoint:
     """A /v1 endpoint, declared: the relay does everything else."""
 
     name: str  # the usage record's endpoint, e.g. "chat.completions"
-    dialect: str  # errors.OPENAI or errors.ANTHROPIC
+    dialect: str  # errors.OPENAI, errors.ANTHROPIC or errors.GEMINI
     parse: Parse
     model_types: tuple[str, ...] = ("chat",)
     authenticated: bool = True

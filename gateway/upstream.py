@@ -24,7 +24,7 @@ from gateway import errors, health
 from providers import health as health_store
 from providers import http
 from providers.adapters import Adapter, UpstreamRequest, adapter_for
-from providers.adapters.base import Unsupported
+from providers.adapters.base import Unsupported, Verdict
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
 from providers.health import CLOSED, HALF_OPEN
 from providers.redaction import redact_error
@@ -231,7 +231,8 @@ async def _refuse(
     response: http.UpstreamResponse, adapter: Adapter, c: health.Candidate, latency_ms: int
 ) -> str:
     """Deal with a non-2xx answer: say what to try next, or raise when the client's
-    request is what the upstream refused."""
+    request is what the upstream refused. What the answer means is its kind's to say
+    (Adapter.classify): Google refuses a bad key with a 400, for one."""
     status = response.status_code
     try:
         content = await response.aread()
@@ -239,24 +240,24 @@ async def _refuse(
         content = b""
     finally:
         await response.aclose()
+    verdict = adapter.classify(status, content)
     said = redact_error(adapter.error_message(status, content), c.key.secret)
     error = f"upstream answered {status}" + (f": {said}" if said else "")
-    if status == 429:
+    if verdict is Verdict.RATE_LIMITED:
         wait = health.retry_after(response)
         await health.failed(c, error=error, latency_ms=latency_ms, status=429, retry_after=wait)
         return NEXT_KEY
-    if status >= 500:
-        await health.failed(c, error=error, latency_ms=latency_ms, status=status)
+    if verdict in (Verdict.FAILING, Verdict.KEY_REFUSED):
+        refused = verdict is Verdict.KEY_REFUSED
+        await health.failed(
+            c, error=error, latency_ms=latency_ms, status=status, key_refused=refused
+        )
         return NEXT_KEY
-    if status in (401, 403):
-        await health.failed(c, error=error, latency_ms=latency_ms, status=status)
-        return NEXT_KEY
-    if status == 404:
-        # Usually a wrong upstream model name in the catalogue: the route, not the key.
-        log.warning("upstream answered 404 for key %s", c.key.id)
+    if verdict is Verdict.WRONG_ROUTE:
+        log.warning("upstream answered %s for key %s: trying the next route", status, c.key.id)
         return NEXT_ROUTE
     # The client's request is at fault: the upstream itself is fine.
     await health.succeeded(c, latency_ms=latency_ms)
-    if status == 413:
+    if verdict is Verdict.TOO_LARGE:
         raise errors.too_large(said or "The upstream refused the request as too large.")
     raise errors.invalid(said or f"The upstream refused the request ({status}).")

@@ -4,13 +4,14 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from gateway import ops_views
-from gateway.api import api_v1, v1
+from gateway.api import api_v1, gemini_patterns, v1
 from gateway.endpoints import catalog
 from gateway.relay import view
 
 urlpatterns = [
     # The /v1 API first: nothing else may shadow it.
-    re_path(r"^(?:api/)?v1/?$", view(catalog.root)),
+    re_path(r"^(?:api/)?v1(?:beta)?/?$", view(catalog.root)),
+    *gemini_patterns,
     path("v1/", v1.urls),
     path("api/v1/", api_v1.urls),
     # Claude Code probes HEAD /api/hello before its first turn.

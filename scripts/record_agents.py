@@ -1,8 +1,8 @@
 """Record what real coding agents send, for the conformance corpus (tests/conformance/).
 
 Starts a small scripted model server on 127.0.0.1 that speaks every dialect the agents
-use (OpenAI Responses and chat completions, Anthropic Messages), points Codex CLI and
-Claude Code at it with their documented settings, drives a few scenarios (a first
+use (OpenAI Responses and chat completions, Anthropic Messages, the Gemini API), points
+Codex CLI, Claude Code, Gemini CLI and Qwen Code at it with their documented settings, drives a few scenarios (a first
 turn, a tool round trip, a longer conversation with several tools, a resumed
 session) and writes every request it received, secrets scrubbed, as one JSON file per
 request: `<client>-<version>__<scenario>__<nn>-<method>-<path>.json`.
@@ -10,8 +10,9 @@ request: `<client>-<version>__<scenario>__<nn>-<method>-<path>.json`.
 The server answers plausibly so the agents carry on: when a request offers the
 agent's shell tool and the scenario wants more tool calls, it asks for one (Codex:
 `exec_command`/`shell`, and `apply_patch` as a freeform custom tool; Claude Code:
-`Bash`), with a reasoning item / thinking block in front so the agents send those
-back; otherwise it answers with text.
+`Bash`; Gemini CLI and Qwen Code: `run_shell_command`), with a reasoning item /
+thinking block / thought signature so the agents send those back; otherwise it
+answers with text.
 
     .venv/bin/python scripts/record_agents.py --agents-dir ~/.cache/nexai/agents \
         --out tests/conformance/requests
@@ -40,10 +41,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 SCRUBBED = "<scrubbed>"
-_SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "cookie", "chatgpt-account-id"}
+_SECRET_HEADERS = {
+    "authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie", "chatgpt-account-id",
+    "x-gemini-api-privileged-user-id",
+}  # fmt: skip
 _VOLATILE_HEADERS = {"content-length", "host", "connection"}
 RECORD_KEY = "sk-record-not-a-secret"
-SHELL_TOOLS = ("exec_command", "shell_command", "shell", "Bash", "local_shell")
+SHELL_TOOLS = ("exec_command", "shell_command", "shell", "Bash", "local_shell", "run_shell_command")
 
 
 # =============================================================================
@@ -124,6 +128,8 @@ def tool_names(body: dict[str, Any]) -> list[str]:
     for tool in body.get("tools") or []:
         if not isinstance(tool, dict):
             continue
+        for declaration in tool.get("functionDeclarations") or []:  # the Gemini API
+            names.append(declaration.get("name") or "")
         if tool.get("type") == "namespace":
             names += [t.get("name") for t in tool.get("tools") or [] if isinstance(t, dict)]
         names.append(tool.get("name") or (tool.get("function") or {}).get("name") or "")
@@ -145,8 +151,19 @@ def tool_results(body: dict[str, Any]) -> int:
     """How many tool results followed the user's last words, in any dialect: a
     resumed session starts counting again."""
     count = 0
-    for item in body.get("input") or body.get("messages") or []:
+    for item in body.get("input") or body.get("messages") or body.get("contents") or []:
         if not isinstance(item, dict):
+            continue
+        if "parts" in item:  # the Gemini API
+            parts = [p for p in item["parts"] if isinstance(p, dict)]
+            answers = sum(1 for p in parts if "functionResponse" in p)
+            if (
+                item.get("role", "user") == "user"
+                and not answers
+                and any("text" in p for p in parts)
+            ):
+                count = 0
+            count += answers
             continue
         if _is_user_text(item) and not any(
             isinstance(b, dict) and b.get("type") == "tool_result"
@@ -174,7 +191,7 @@ def next_action(body: dict[str, Any], plan: Plan) -> tuple[str, str, Any] | None
             return "function", shell, {"cmd": command}
         if shell == "shell":
             return "function", shell, {"command": ["bash", "-lc", command]}
-        if shell == "Bash":
+        if shell in ("Bash", "run_shell_command"):
             return "function", shell, {"command": command, "description": "Print a greeting"}
         return "function", shell, {"command": command}
     if "apply_patch" in names and done < plan.shell_calls + plan.patch_calls:
@@ -480,6 +497,41 @@ def messages_answer(body: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], l
     return message, [_sse(e) for e in events]
 
 
+# -- the Gemini API ----------------------------------------------------------------------
+
+
+def gemini_answer(body: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], list[bytes]]:
+    """A GenerateContentResponse, and the same as streamGenerateContent?alt=sse events:
+    the text in two chunks, or a function call whole (signed, as Gemini 3 signs it)."""
+    action = next_action(body, plan)
+    usage = {"promptTokenCount": 120, "candidatesTokenCount": 12, "totalTokenCount": 132}
+    if action is None:
+        text = answer_text(tool_results(body))
+        pieces = [[{"text": text[: len(text) // 2]}], [{"text": text[len(text) // 2 :]}]]
+    else:
+        signature = base64.b64encode(os.urandom(48)).decode()
+        call = {"functionCall": {"name": action[1], "args": action[2]}}
+        pieces = [[{**call, "thoughtSignature": signature}]]
+    rid = uuid.uuid4().hex[:22]
+
+    def chunk(parts: list[dict[str, Any]], last: bool) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+        if last:
+            candidate["finishReason"] = "STOP"
+        meta = usage if last else {"promptTokenCount": 120, "totalTokenCount": 120}
+        return {
+            "candidates": [candidate],
+            "usageMetadata": meta,
+            "modelVersion": "m",
+            "responseId": rid,
+        }
+
+    chunks = [chunk(parts, i == len(pieces) - 1) for i, parts in enumerate(pieces)]
+    whole = chunk([p for parts in pieces for p in parts], True)
+    frames = [f"data: {json.dumps(c, separators=(',', ':'))}\r\n\r\n".encode() for c in chunks]
+    return whole, frames
+
+
 # =============================================================================
 # The HTTP server
 # =============================================================================
@@ -547,6 +599,13 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if path.endswith("/count_tokens"):
             return self._json({"input_tokens": 120})
+        if path.endswith(":countTokens"):
+            return self._json({"totalTokens": 120})
+        if path.endswith((":generateContent", ":streamGenerateContent")):
+            final, frames = gemini_answer(body, plan)
+            if path.endswith(":streamGenerateContent"):
+                return self._stream(frames)
+            return self._json(final)
         if path.endswith("/responses/compact"):
             final, _ = responses_answer({"model": body.get("model")}, Plan())
             return self._json(
@@ -634,7 +693,7 @@ SCENARIOS = [
 class Variant:
     """One way of configuring an agent, as its documentation shows."""
 
-    client: str  # "codex" or "claude-code"
+    client: str  # "codex", "claude-code", "gemini-cli" or "qwen-code"
     name: str  # "" for the main configuration
     scenarios: tuple[str, ...]
     model: str = ""  # codex: the model in config.toml; claude: ANTHROPIC_MODEL
@@ -649,7 +708,23 @@ VARIANTS = [
     Variant("codex", "openai-base-url", ("first-turn", "tool-roundtrip"), "gpt-5.5", True),
     Variant("claude-code", "", ("first-turn", "tool-roundtrip", "long-conversation", "resumed")),
     Variant("claude-code", "openai-model", ("first-turn", "tool-roundtrip"), "gpt-5.5"),
+    Variant(
+        "gemini-cli",
+        "",
+        ("first-turn", "tool-roundtrip", "long-conversation", "resumed"),
+        "gemini-2.5-pro",
+    ),
+    Variant("gemini-cli", "openai-model", ("first-turn", "tool-roundtrip"), "gpt-5.5"),
+    Variant("qwen-code", "", ("first-turn", "tool-roundtrip"), "qwen3-coder-plus"),
 ]
+
+BINARIES = {"codex": "codex", "claude-code": "claude", "gemini-cli": "gemini", "qwen-code": "qwen"}
+# Gemini CLI and Qwen Code: the API-key sign-in, nothing sent anywhere else.
+GEMINI_SETTINGS = {
+    "security": {"auth": {"selectedType": "gemini-api-key"}},
+    "privacy": {"usageStatisticsEnabled": False},
+    "telemetry": {"enabled": False},
+}
 
 # Codex with a custom provider, as docs/api.md shows it.
 CODEX_PROVIDER_CONFIG = """\
@@ -677,7 +752,15 @@ def agent_env(home: Path, base_url: str, variant: Variant) -> dict[str, str]:
         if not k.startswith(("OPENAI", "ANTHROPIC", "CODEX", "CLAUDE"))
     }
     env.update(HOME=str(home), CODEX_HOME=str(home / ".codex"), NO_COLOR="1")
-    if variant.client == "codex":
+    if variant.client in ("gemini-cli", "qwen-code"):
+        env = {k: v for k, v in env.items() if not k.startswith(("GEMINI", "GOOGLE", "QWEN"))}
+        env.update(GOOGLE_GEMINI_BASE_URL=base_url, GEMINI_API_KEY=RECORD_KEY)
+        folder = home / (".qwen" if variant.client == "qwen-code" else ".gemini")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "settings.json").write_text(json.dumps(GEMINI_SETTINGS))
+        if variant.client == "qwen-code":
+            env["GEMINI_MODEL"] = variant.model
+    elif variant.client == "codex":
         env["NEXAI_API_KEY" if not variant.openai_base_url else "OPENAI_API_KEY"] = RECORD_KEY
         template = CODEX_BASE_URL_CONFIG if variant.openai_base_url else CODEX_PROVIDER_CONFIG
         config = template.format(model=variant.model, base_url=base_url)
@@ -691,6 +774,21 @@ def agent_env(home: Path, base_url: str, variant: Variant) -> dict[str, str]:
 
 
 def agent_command(binary: Path, variant: Variant, scenario: Scenario) -> list[str]:
+    if variant.client in ("gemini-cli", "qwen-code"):
+        allowed = ["--allowed-tools", "run_shell_command(echo)"]
+        if variant.client == "qwen-code":
+            command = [str(binary), "--auth-type", "gemini", "-p", scenario.prompt, *allowed]
+            return [*command, "--continue"] if scenario.resume else command
+        command = [
+            str(binary),
+            "-m",
+            variant.model,
+            "--skip-trust",
+            "-p",
+            scenario.prompt,
+            *allowed,
+        ]
+        return [*command, "--resume", "latest"] if scenario.resume else command
     if variant.client == "codex":
         # workspace-write so apply_patch can create its file; echo runs in any sandbox.
         command = [str(binary), "exec", "--skip-git-repo-check", "--sandbox", "workspace-write"]
@@ -719,7 +817,7 @@ def record(agents_dir: Path, out: Path, only: list[str]) -> int:
     for variant in VARIANTS:
         if only and variant.client not in only:
             continue
-        binary = bin_dir / ("codex" if variant.client == "codex" else "claude")
+        binary = bin_dir / BINARIES[variant.client]
         prefix = f"{variant.client}-{version_of(binary)}"
         with tempfile.TemporaryDirectory(prefix=f"record-{variant.client}-") as tmp:
             home, workdir = Path(tmp) / "home", Path(tmp) / "work"
@@ -786,7 +884,7 @@ def main(argv: list[str] | None = None) -> int:
     default_dir = Path(os.environ.get("NEXAI_AGENTS_DIR", Path.home() / ".cache/nexai/agents"))
     parser.add_argument("--agents-dir", type=Path, default=default_dir)
     parser.add_argument("--out", type=Path, default=Path("tests/conformance/requests"))
-    parser.add_argument("--only", action="append", default=[], choices=["codex", "claude-code"])
+    parser.add_argument("--only", action="append", default=[], choices=sorted(BINARIES))
     args = parser.parse_args(argv)
     if not (args.agents_dir / "node_modules" / ".bin").is_dir():
         print(f"no agents in {args.agents_dir}: run `make agents` first", file=sys.stderr)

@@ -10,6 +10,7 @@ from accounts.keycache import KeySnapshot
 from billing.models import Wallet
 from core.db import in_thread
 from gateway import errors
+from gateway.endpoints import gemini
 from gateway.errors import OPENAI
 from gateway.relay import Endpoint, Reply
 from gateway.spend import store
@@ -32,7 +33,15 @@ def _entry(model: ModelInfo) -> dict[str, object]:
     }
 
 
+def _google_client(request: HttpRequest) -> bool:
+    """Google's SDKs (set to api version v1) list models at /v1/models too; they send
+    their key as x-goog-api-key or ?key=, and read Google's shape."""
+    return "x-goog-api-key" in request.headers or "key" in request.GET
+
+
 async def parse_list(request: HttpRequest, key: KeySnapshot) -> Reply:
+    if _google_client(request):
+        return Reply({"models": await gemini.models_for(key)})
     models = sorted((await aget_catalogue()).models.values(), key=lambda m: m.public_id)
     data = [_entry(m) for m in models if key.allows_model(m.public_id)]
     return Reply({"object": "list", "data": data})
@@ -43,6 +52,8 @@ async def parse_retrieve(request: HttpRequest, key: KeySnapshot) -> Reply:
     model = (await aget_catalogue()).get(model_id)
     if model is None or not key.allows_model(model.public_id):
         raise errors.model_not_found(model_id)
+    if _google_client(request) and model.type == "chat":
+        return Reply(gemini.model_entry(model))
     return Reply(_entry(model))
 
 

@@ -13,6 +13,7 @@ from providers.adapters.base import (
     StreamPiece,
     TranslatingStreamDecoder,
     UpstreamRequest,
+    Verdict,
 )
 from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
 from providers.translation import (
@@ -137,6 +138,13 @@ class AnthropicAdapter(Adapter):
     def native_usage(self, dialect: str, data: dict[str, Any]) -> dict[str, Any] | None:
         usage = data.get("usage")
         return Usage.from_anthropic(usage).to_openai_chat() if isinstance(usage, dict) else None
+
+    def classify(self, status: int, content: bytes) -> Verdict:
+        """Anthropic answers a key whose account has no credit left with a 400
+        invalid_request_error ("Your credit balance is too low..."): the key's fault."""
+        if status == 400 and "credit balance" in str(self.error_body(content).get("message")):
+            return Verdict.KEY_REFUSED
+        return super().classify(status, content)
 
     def error_message(self, status: int, content: bytes) -> str:
         """Anthropic's errors: {"type": "error", "error": {"type", "message"}}."""

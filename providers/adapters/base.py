@@ -7,6 +7,7 @@ kind and this module stays testable with plain dicts.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,17 @@ class StreamPiece:
 
 class Unsupported(Exception):
     """The upstream kind cannot serve this endpoint."""
+
+
+class Verdict(enum.Enum):
+    """What an upstream's error answer means, as its kind's adapter reads it."""
+
+    KEY_REFUSED = "key refused"  # invalid, revoked or unpaid key: the next key
+    RATE_LIMITED = "rate limited"  # the next key; this (key, model) waits
+    FAILING = "failing"  # overloaded or broken: the next key
+    WRONG_ROUTE = "wrong route"  # this route cannot serve the model: the next route
+    TOO_LARGE = "too large"  # the caller's request is too large (413)
+    CALLER = "caller"  # the caller's request is at fault (a 400 with the reason)
 
 
 @dataclass
@@ -168,6 +180,33 @@ class Adapter:
         self, path: str, *, route: RouteInfo, key: UpstreamKey, body: Any = None, **extra: Any
     ) -> UpstreamRequest:
         raise Unsupported(f"{self.kind} upstreams do not serve {path}")
+
+    def classify(self, status: int, content: bytes) -> Verdict:
+        """What a non-2xx answer says is wrong. The statuses every API shares; a kind
+        whose API says more in its body (Gemini's 400 for a bad key) overrides it."""
+        if status in (401, 403):
+            return Verdict.KEY_REFUSED
+        if status == 429:
+            return Verdict.RATE_LIMITED
+        if status >= 500:
+            return Verdict.FAILING
+        if status == 404:
+            # Usually a wrong upstream model name in the catalogue: the route, not the key.
+            return Verdict.WRONG_ROUTE
+        if status == 413:
+            return Verdict.TOO_LARGE
+        return Verdict.CALLER
+
+    def error_body(self, content: bytes) -> dict[str, Any]:
+        """The upstream's error object ({"message", ...}), or {} when there is none."""
+        try:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return {}
+        if isinstance(data, list) and data:
+            data = data[0]  # Google wraps some errors in a one-element list
+        error = data.get("error") if isinstance(data, dict) else None
+        return error if isinstance(error, dict) else {}
 
     def error_message(self, status: int, content: bytes) -> str:
         """The upstream's own explanation of a 4xx, for the client (secrets removed)."""

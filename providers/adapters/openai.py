@@ -8,7 +8,13 @@ from typing import Any
 
 import orjson
 
-from providers.adapters.base import Adapter, ChatStreamDecoder, StreamPiece, UpstreamRequest
+from providers.adapters.base import (
+    Adapter,
+    ChatStreamDecoder,
+    StreamPiece,
+    UpstreamRequest,
+    Verdict,
+)
 from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
 from providers.translation.usage import Usage
 
@@ -188,6 +194,13 @@ class OpenAIAdapter(Adapter):
     def native_usage(self, dialect: str, data: dict[str, Any]) -> dict[str, Any] | None:
         usage = data.get("usage")
         return Usage.from_responses(usage).to_openai_chat() if isinstance(usage, dict) else None
+
+    def classify(self, status: int, content: bytes) -> Verdict:
+        """OpenAI's 429 `insufficient_quota` is the key's account out of credit, not a
+        rate limit that passes in seconds."""
+        if status == 429 and self.error_body(content).get("code") == "insufficient_quota":
+            return Verdict.KEY_REFUSED
+        return super().classify(status, content)
 
     def passthrough_request(
         self, path: str, *, route: RouteInfo, key: UpstreamKey, body: Any = None, **extra: Any

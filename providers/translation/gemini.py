@@ -10,12 +10,14 @@ from typing import Any
 
 from . import chat
 from .errors import TranslationError
+from .gemini_api import signatures
 from .media import guess_media_type, is_http_url, parse_data_url
 from .usage import Usage
 
 # Gemini 3 requires the thoughtSignature it returned with a function call to come
-# back with it. Chat has no field to carry it through the caller, so replayed
-# calls carry the placeholder Google documents for history made elsewhere.
+# back with it. It rides in the chat tool call's id (gemini_api.signatures); a call
+# whose id carries none (history made elsewhere) gets the placeholder Google
+# documents for that.
 SKIP_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
 
 _FINISH_REASONS = {
@@ -147,6 +149,7 @@ def _model_parts(
         if not function.get("name"):
             raise TranslationError("A tool call needs a function name.", param=call_param)
         names_by_call_id[str(call.get("id"))] = function["name"]
+        _, signature = signatures.split(str(call.get("id") or ""))
         part: dict[str, Any] = {
             "functionCall": {
                 "name": function["name"],
@@ -155,7 +158,9 @@ def _model_parts(
                 ),
             }
         }
-        if k == 0:
+        if signature:
+            part["thoughtSignature"] = signature
+        elif k == 0:
             # Gemini expects the signature on the first call of a step only.
             part["thoughtSignature"] = SKIP_THOUGHT_SIGNATURE
         parts.append(part)
@@ -261,13 +266,13 @@ def gemini_response_to_chat(
 
     Gemini gives function calls no id (or one only it knows); each gets a fresh
     `call_...` id, which the caller echoes back and the request side maps to the
-    function's name.
+    function's name. The id carries the call's thought signature.
     """
     parts, reason = _candidate_parts(resp)
     text = "".join(_visible_text(part) for part in parts)
     tool_calls = [
         chat.tool_call(
-            chat.new_id("call_"),
+            call_id(part),
             part["functionCall"].get("name") or "",
             chat.dump_arguments(part["functionCall"].get("args")),
         )
@@ -285,6 +290,11 @@ def gemini_response_to_chat(
         finish_reason=finish_reason_from_gemini(reason, has_tool_calls=bool(tool_calls)),
         usage=Usage.from_gemini(resp.get("usageMetadata")),
     )
+
+
+def call_id(part: dict[str, Any]) -> str:
+    """A fresh chat id for a functionCall part, carrying its thought signature."""
+    return signatures.with_signature(chat.new_id("call_"), part.get("thoughtSignature"))
 
 
 class GeminiStreamToChat(chat.ChunkStream):
@@ -314,7 +324,7 @@ class GeminiStreamToChat(chat.ChunkStream):
             if text:
                 out.append(self._chunks.text_chunk(text))
             elif isinstance(part.get("functionCall"), dict):
-                out.append(self._tool_call(part["functionCall"]))
+                out.append(self._tool_call(part))
         if reason and self.finish_reason is None:
             self.finish_reason = finish_reason_from_gemini(
                 reason, has_tool_calls=self._tool_count > 0
@@ -336,12 +346,10 @@ class GeminiStreamToChat(chat.ChunkStream):
             out.append(self._chunks.usage_chunk(self.usage))
         return out
 
-    def _tool_call(self, call: dict[str, Any]) -> dict[str, Any]:
+    def _tool_call(self, part: dict[str, Any]) -> dict[str, Any]:
         index = self._tool_count
         self._tool_count += 1
+        call = part["functionCall"]
         return self._chunks.tool_start_chunk(
-            index,
-            chat.new_id("call_"),
-            call.get("name") or "",
-            chat.dump_arguments(call.get("args")),
+            index, call_id(part), call.get("name") or "", chat.dump_arguments(call.get("args"))
         )

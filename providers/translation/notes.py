@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The response header the gateway is meant to put notes.warning() in.
+# The response headers the gateway is meant to put notes.warning() and
+# notes.settings_warning() in.
 WARNING_HEADER = "x-nexai-dropped-tools"
+SETTINGS_HEADER = "x-nexai-dropped-settings"
 
 
 @dataclass
@@ -29,9 +31,31 @@ class DroppedTool:
 @dataclass
 class TranslationNotes:
     dropped_tools: list[DroppedTool] = field(default_factory=list)
+    # Request settings the target dialect has no field for (Gemini's safetySettings,
+    # generationConfig.topK...), by where they were in the caller's request.
+    dropped_settings: list[str] = field(default_factory=list)
 
     def drop_tool(self, *, param: str, kind: str, name: str | None = None) -> None:
         self.dropped_tools.append(DroppedTool(param=param, kind=kind, name=name))
+
+    def drop_setting(self, param: str) -> None:
+        self.dropped_settings.append(param)
+
+    def settings_warning(self) -> str | None:
+        """The value of the `x-nexai-dropped-settings` header: `safetySettings,
+        generationConfig.topK`, or None when nothing was dropped. ASCII only."""
+        if not self.dropped_settings:
+            return None
+        return ", ".join(self.dropped_settings).encode("ascii", "replace").decode()
+
+    def headers(self) -> dict[str, str]:
+        """The headers that tell the caller what was left out."""
+        out = {}
+        if tools := self.warning():
+            out[WARNING_HEADER] = tools
+        if settings := self.settings_warning():
+            out[SETTINGS_HEADER] = settings
+        return out
 
     def warning(self) -> str | None:
         """The value of the `x-nexai-dropped-tools` header, or None when nothing was

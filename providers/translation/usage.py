@@ -253,6 +253,20 @@ class Usage:
             }
         return usage
 
+    def to_gemini(self) -> dict[str, Any]:
+        """Google's usageMetadata: the prompt includes cached tokens, thoughts are
+        counted apart from the candidates (from_gemini reads it back the same)."""
+        meta: dict[str, Any] = {
+            "promptTokenCount": self.input_tokens,
+            "candidatesTokenCount": max(self.output_tokens - self.reasoning_tokens, 0),
+            "totalTokenCount": self.total_tokens,
+        }
+        if self.cached_input_tokens:
+            meta["cachedContentTokenCount"] = self.cached_input_tokens
+        if self.reasoning_tokens:
+            meta["thoughtsTokenCount"] = self.reasoning_tokens
+        return meta
+
     def to_responses(self) -> dict[str, Any]:
         details: dict[str, Any] = {
             "cached_tokens": self.cached_input_tokens,

@@ -1,5 +1,5 @@
-"""The real coding agents (Codex CLI, Claude Code) against the gateway on a real port,
-with fake OpenAI and Anthropic upstreams behind it.
+"""The real coding agents (Codex CLI, Claude Code, Gemini CLI, Qwen Code) against the
+gateway on a real port, with fake OpenAI, Anthropic and Gemini upstreams behind it.
 
 The agents come from npm at the versions pinned in tests/agents/package.json, installed
 once outside the repository (`make agents` does the same). Without npm the tests fail:
@@ -20,9 +20,11 @@ import pytest
 
 from providers.models import AiModel
 from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway.conftest import (
     ANTHROPIC_KEY,
+    GEMINI_KEY,
     UPSTREAM_KEY,
     Customer,
     add_model,
@@ -99,3 +101,22 @@ def stack(transactional_db: None) -> Iterator[Stack]:
             yield Stack(gateway, fake_openai, fake_anthropic, customer_for(gateway), models)
         finally:
             gateway.stop()
+
+
+@dataclass
+class GoogleStack(Stack):
+    gemini: FakeGemini
+
+
+@pytest.fixture
+def google(stack: Stack) -> Iterator[GoogleStack]:
+    """The stack with gemini-pro on a Gemini-kind upstream as well (Gemini CLI and Qwen
+    Code on the three kinds)."""
+    with FakeGemini(expected_key=GEMINI_KEY) as fake:
+        provider = add_provider("gemini", fake.base_url, GEMINI_KEY, kind="gemini")
+        models = {
+            **stack.models,
+            "gemini-pro": add_model("gemini-pro", (provider, "gemini-2.5-pro")),
+        }
+        fields = {**vars(stack), "models": models}
+        yield GoogleStack(**fields, gemini=fake)

@@ -2,7 +2,9 @@
 
 A Codex request (Responses) goes to chat (an OpenAI-kind upstream), to Anthropic
 Messages and to Gemini; a Claude Code request (Messages) goes to chat and Gemini, and
-stays Messages (with at most four cache breakpoints) for an Anthropic upstream. Each
+stays Messages (with at most four cache breakpoints) for an Anthropic upstream; a
+Gemini CLI or Qwen Code request (the Gemini API) goes to chat and Messages, and stays
+as written for a Gemini upstream. Each
 translation must be well formed for the upstream that receives it: required fields,
 valid roles, every tool call answered by a result with its id, no tool types or
 blocks the upstream would refuse. Then an answer from each kind of upstream (a text
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message, RawMessageStreamEvent
+from google.genai import types as google
 from openai import omit
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.chat import ChatCompletion
@@ -43,6 +46,9 @@ from providers.translation import (
     responses_request_to_chat,
 )
 from providers.translation.chat import ChunkFactory
+from providers.translation.gemini_api.request_to_chat import gemini_request_to_chat
+from providers.translation.gemini_api.response_from_chat import chat_response_to_gemini
+from providers.translation.gemini_api.stream_from_chat import ChatStreamToGemini
 
 CORPUS = Path(__file__).parent / "requests"
 RESPONSES_EVENT = TypeAdapter(ResponseStreamEvent)
@@ -62,6 +68,8 @@ def captured() -> list[Any]:
 
 def dialect(record: dict[str, Any]) -> str:
     path = record["path"]
+    if path.endswith((":generateContent", ":streamGenerateContent")):
+        return "gemini"
     return next(d for d in ("responses", "messages", "chat/completions") if path.endswith(d))
 
 
@@ -69,7 +77,10 @@ def test_the_corpus_holds_enough_real_traffic() -> None:
     files = {path.name: json.loads(path.read_text()) for path in CORPUS.glob("*.json")}
     assert len(files) >= 30
     clients = {(f["client"], f["version"]) for f in files.values()}
-    assert clients >= {("codex", "0.171.0"), ("claude-code", "2.1.332")}
+    assert clients >= {
+        ("codex", "0.171.0"), ("claude-code", "2.1.332"), ("gemini-cli", "0.61.0"),
+        ("qwen-code", "0.24.4"),
+    }  # fmt: skip
     for name, record in files.items():
         assert name.startswith(f"{record['client']}-{record['version']}__")
         assert "<scrubbed>" in json.dumps(record["headers"]) or record["method"] == "HEAD"
@@ -165,6 +176,8 @@ def to_chat(record: dict[str, Any], notes: TranslationNotes) -> dict[str, Any]:
         return responses_request_to_chat(body, notes=notes)
     if kind == "messages":
         return anthropic_request_to_chat(body, notes=notes)
+    if kind == "gemini":
+        return gemini_request_to_chat(body, stream=True, notes=notes)
     return normalize_chat_request(body, notes=notes)
 
 
@@ -177,12 +190,16 @@ def test_captured_request_translates_for_every_upstream(record: dict[str, Any]) 
     if dialect(record) == "messages":
         native = limit_cache_breakpoints(record["body"])
         assert json.dumps(native).count('"cache_control"') <= 4
+    if dialect(record) == "gemini":
+        check_gemini(record["body"])  # forwarded as written to a Gemini upstream
     check_anthropic(
         chat_request_to_anthropic(chat, upstream_model="claude", default_max_tokens=4096)
     )
     # Only built-in tools go, and the caller is told which.
     tools = record["body"].get("tools") or []
     builtin = [t for t in tools if t.get("type") not in (None, "function", "custom", "namespace")]
+    if dialect(record) == "gemini":  # Google's own tools: {"googleSearch": {}}...
+        builtin = [k for t in tools for k in t if k != "functionDeclarations"]
     assert len(notes.dropped_tools) == len(builtin)
 
 
@@ -198,11 +215,12 @@ def agent_tool(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             if tool.get("type") == "namespace"
             else [tool.get("name")]
         )
+        names += [d["name"] for d in tool.get("functionDeclarations") or []]
     if "apply_patch" in names:
         return "apply_patch", {
             "input": "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\n"
         }
-    name = next(n for n in ("exec_command", "Bash") if n in names)
+    name = next(n for n in ("exec_command", "Bash", "run_shell_command") if n in names)
     return name, {"cmd": "echo hi"} if name == "exec_command" else {"command": "echo hi"}
 
 
@@ -268,6 +286,8 @@ def test_upstream_answers_come_back_in_the_callers_dialect(record: dict[str, Any
         assert Usage.from_openai_chat(completion["usage"]) == expected, upstream
         if dialect(record) == "responses":
             check_responses_answer(body, completion, name, arguments)
+        elif dialect(record) == "gemini":
+            check_gemini_answer(completion, name, arguments)
         else:
             check_messages_answer(completion, name, arguments)
 
@@ -317,3 +337,20 @@ def check_messages_answer(completion: dict[str, Any], name: str, arguments: dict
         assert message.usage.output_tokens == COMPLETION_TOKENS
         assert message.usage.cache_read_input_tokens == CACHED_TOKENS
         assert message.usage.input_tokens == PROMPT_TOKENS - CACHED_TOKENS
+
+
+def check_gemini_answer(completion: dict[str, Any], name: str, arguments: dict[str, Any]) -> None:
+    whole = chat_response_to_gemini(completion, model="m")
+    stream = ChatStreamToGemini(model="m")
+    chunks = [c for chunk in chunks_of(completion) for c in stream.feed(chunk)] + stream.finish()
+    parsed = [google.GenerateContentResponse.model_validate(c) for c in chunks]
+    streamed = [p for c in parsed for p in c.candidates[0].content.parts]
+    for answer, parts in ((google.GenerateContentResponse.model_validate(whole), None),
+                          (parsed[-1], streamed)):  # fmt: skip
+        parts = parts or answer.candidates[0].content.parts
+        assert "".join(p.text or "" for p in parts) == "Running it."
+        (call,) = [p.function_call for p in parts if p.function_call]
+        assert call.name == name and call.args == arguments and call.id
+        assert answer.usage_metadata.prompt_token_count == PROMPT_TOKENS
+        assert answer.usage_metadata.cached_content_token_count == CACHED_TOKENS
+        assert answer.usage_metadata.candidates_token_count == COMPLETION_TOKENS

@@ -4,11 +4,19 @@
 `:streamGenerateContent?alt=sse` streams one GenerateContentResponse per SSE event (no
 `[DONE]`; events end in CRLF CRLF like Google's servers), and without `alt=sse` a JSON
 array. Tool calls are `functionCall` parts (whole, never fragmented). The key comes in
-the `x-goog-api-key` header or the `key` query parameter.
+the `x-goog-api-key` header or the `key` query parameter; a key it does not know is a
+400 INVALID_ARGUMENT whose ErrorInfo reason is API_KEY_INVALID, as Google answers.
+
+Like Gemini 3, it signs the first function call of each answer (`thoughtSignature`,
+beside the call) and refuses a conversation whose model turn calls a function without
+the signature it was given (or Google's documented placeholder for history made
+elsewhere, `skip_thought_signature_validator`).
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 from typing import Any
 
@@ -46,7 +54,21 @@ _STATUSES = {
     504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
 }
 
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP", "content_filter": "SAFETY"}
+
+
+def _bytes(signature: Any) -> bytes | None:
+    """A signature's bytes: Google's JSON takes bytes in either base64 alphabet (the
+    Python SDK writes the URL-safe one)."""
+    if not isinstance(signature, str):
+        return None
+    padded = signature + "=" * (-len(signature) % 4)
+    try:
+        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except ValueError:
+        return None
 
 
 def gemini_error(status: int, message: str | None = None, details: list | None = None) -> dict:
@@ -70,6 +92,38 @@ class FakeGemini(FakeServer):
     def reset(self) -> None:
         super().reset()
         self.embedding_dimensions = 16
+        self.signatures: set[str] = set()  # every thoughtSignature handed out
+        self.check_signatures = True
+
+    def _sign(self) -> str:
+        signature = base64.b64encode(os.urandom(48)).decode()
+        with self._lock:
+            self.signatures.add(signature)
+        return signature
+
+    def _unsigned_call(self, contents: list[Any]) -> str | None:
+        """Google's 400 for a model turn whose first function call lacks its signature
+        (or carries one Google never gave)."""
+        for i, content in enumerate(contents):
+            if not isinstance(content, dict) or content.get("role") != "model":
+                continue
+            calls = [
+                p for p in content.get("parts") or [] if isinstance(p, dict) and "functionCall" in p
+            ]
+            if not calls:
+                continue
+            signature = calls[0].get("thoughtSignature")
+            if signature == SKIP_SIGNATURE or _bytes(signature) in map(_bytes, self.signatures):
+                continue
+            name = calls[0]["functionCall"].get("name")
+            if signature is None:
+                return (
+                    f"Unable to submit request because function call `{name}` in the {i + 1}. "
+                    "content block is missing a `thought_signature`. Learn more: "
+                    "https://ai.google.dev/gemini-api/docs/thought-signatures"
+                )
+            return "Corrupted thought signature."
+        return None
 
     def routes(self) -> list[Route]:
         prefix = r"/(?P<version>v1beta|v1)/models/(?P<model>[^/:]+)"
@@ -134,6 +188,8 @@ class FakeGemini(FakeServer):
             return self.error_response(
                 400, "* GenerateContentRequest.contents: contents is not specified\n"
             )
+        if self.check_signatures and (problem := self._unsigned_call(body["contents"])):
+            return self.error_response(400, problem)
         model = match.group("model")
         reply = self.next_reply()
         response_id = random_id("", 22)
@@ -150,7 +206,11 @@ class FakeGemini(FakeServer):
             result["responseId"] = response_id
             return result
 
-        calls = [{"functionCall": {"name": tc.name, "args": tc.args}} for tc in reply.calls]
+        calls: list[dict] = [
+            {"functionCall": {"name": tc.name, "args": tc.args}} for tc in reply.calls
+        ]
+        if calls:
+            calls[0]["thoughtSignature"] = self._sign()  # the first call of a step, as Gemini 3
         if req.path.endswith(":generateContent"):
             parts = ([{"text": reply.text}] if reply.text else []) + calls
             return json_response(payload(parts, last=True))

@@ -806,9 +806,28 @@ def test_gemini_function_calls_and_key_in_query(fake_gemini, http):
         json=GEMINI_BODY,
     )
 
-    assert response.json()["candidates"][0]["content"]["parts"] == [
-        {"functionCall": {"name": "get_weather", "args": {"city": "Paris", "unit": "c"}}}
-    ]
+    (part,) = response.json()["candidates"][0]["content"]["parts"]
+    assert part["functionCall"] == {"name": "get_weather", "args": {"city": "Paris", "unit": "c"}}
+    assert part["thoughtSignature"] in fake_gemini.signatures
+
+
+def test_gemini_refuses_a_function_call_without_its_thought_signature(fake_gemini, http):
+    """As Gemini 3 does: the signature it gave must come back with the call."""
+    url = fake_gemini.url("/v1beta/models/gemini-2.5-pro:generateContent?key=AIza-test-gemini")
+    call = {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
+    answer = {"functionResponse": {"name": "get_weather", "response": {"output": "sunny"}}}
+
+    def history(part: dict) -> dict:
+        turns = [GEMINI_BODY["contents"][0], {"role": "model", "parts": [part]}]
+        return {"contents": [*turns, {"role": "user", "parts": [answer]}]}
+
+    unsigned = http.post(url, json=history(call))
+    forged = http.post(url, json=history({**call, "thoughtSignature": "bm90IGdpdmVu"}))
+    placeholder = {**call, "thoughtSignature": "skip_thought_signature_validator"}
+
+    assert unsigned.status_code == forged.status_code == 400
+    assert "missing a `thought_signature`" in unsigned.json()["error"]["message"]
+    assert http.post(url, json=history(placeholder)).status_code == 200
 
 
 def test_gemini_sse_stream(fake_gemini, http):

@@ -1,5 +1,6 @@
 """Every failure under /v1 and /api/v1 answers JSON in the caller's dialect (OpenAI's
-error shape, Anthropic's on /v1/messages paths) with an x-request-id: unknown paths,
+error shape, Anthropic's on /v1/messages paths, Google's on the Gemini API's) with an
+x-request-id: unknown paths,
 wrong methods, oversized bodies, crashes, upstream faults, and a Redis or database the
 gateway cannot reach (503 service_unavailable: it fails closed)."""
 
@@ -26,8 +27,14 @@ from tests.gateway.test_concurrency import _wait_until_up
 from tests.servers import AsgiServer
 
 ROOT = Path(__file__).resolve().parents[2]
-OPENAI, ANTHROPIC = "openai", "anthropic"
+OPENAI, ANTHROPIC, GEMINI = "openai", "anthropic", "gemini"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20}
+GENERATE = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+GOOGLE_STATUSES = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED",
+    413: "INVALID_ARGUMENT", 500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}  # fmt: skip
 RESPONSES = {"model": "gpt-4o", "input": "hi", "max_output_tokens": 20}
 
 
@@ -68,6 +75,12 @@ def assert_shape(answer: Answer, status: int, dialect: str, code: str | None = N
     if dialect == ANTHROPIC:
         assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, body
         assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    elif dialect == GEMINI:
+        assert set(body["error"]) == {"code", "message", "status", "details"}, body
+        assert body["error"]["code"] == status and body["error"]["message"], body
+        assert body["error"]["status"] == GOOGLE_STATUSES[status], body
+        if code is not None:
+            assert body["error"]["details"][0]["reason"] == code.upper(), body
     else:
         assert set(body["error"]) == {"message", "type", "param", "code"}, body
         if code is not None:
@@ -85,6 +98,11 @@ ROUTING = [
     ("DELETE", "/v1/models", 405, OPENAI, "method_not_allowed"),
     ("GET", "/v1/messages", 405, ANTHROPIC, None),
     ("GET", "/api/v1/messages/count_tokens", 405, ANTHROPIC, None),
+    ("GET", "/v1beta/nothing-here", 404, GEMINI, "unknown_url"),
+    ("GET", "/v1beta/models/no-such-model", 404, GEMINI, "model_not_found"),
+    ("GET", "/v1beta/models/gpt-4o:generateContent", 405, GEMINI, "method_not_allowed"),
+    ("POST", "/v1/models/gpt-4o:streamGenerateContent", 400, GEMINI, "invalid_json"),
+    ("DELETE", "/api/v1beta/models", 405, GEMINI, "method_not_allowed"),
 ]
 
 
@@ -101,8 +119,11 @@ def test_unknown_paths_and_wrong_methods_answer_in_the_callers_shape(
 
 @pytest.mark.parametrize(
     ("path", "dialect"),
-    [("/v1/chat/completions", OPENAI), ("/v1/messages", ANTHROPIC), ("/api/v1/responses", OPENAI)],
-)
+    [
+        ("/v1/chat/completions", OPENAI), ("/v1/messages", ANTHROPIC),
+        ("/api/v1/responses", OPENAI), ("/v1beta/models/gpt-4o:generateContent", GEMINI),
+    ],
+)  # fmt: skip
 def test_an_oversized_body_is_a_413_in_the_callers_shape(
     customer: Customer, gateway: AsgiServer, path: str, dialect: str
 ) -> None:
@@ -140,6 +161,7 @@ DIALECTS = [
     ("/v1/chat/completions", CHAT, OPENAI),
     ("/v1/messages", CHAT, ANTHROPIC),
     ("/api/v1/responses", RESPONSES, OPENAI),
+    ("/v1beta/models/gpt-4o:generateContent", GENERATE, GEMINI),
 ]
 
 
@@ -169,7 +191,7 @@ def test_every_failure_answers_in_the_callers_shape(
     answer = call(gateway.base_url, "POST", path, secret=customer.key.secret,
                   body={**body, "stream": stream})  # fmt: skip
     fake_openai.release()
-    assert_shape(answer, status, dialect, code if dialect == OPENAI else None)
+    assert_shape(answer, status, dialect, None if dialect == ANTHROPIC else code)
 
 
 # -- a store the gateway needs is unreachable -------------------------------------------
