@@ -133,10 +133,14 @@ async def failed(
     latency_ms: int = 0,
     status: int | None = None,
     retry_after: float | None = None,
+    key_refused: bool | None = None,
 ) -> None:
-    """Count a failure against what it says is broken. `error` has no secrets."""
+    """Count a failure against what it says is broken. `error` has no secrets.
+    `key_refused` (by default: a 401 or 403) counts it against the key itself."""
     store.note(candidate.pair, ok=False, latency_ms=latency_ms)
-    if status in (401, 403):
+    if key_refused is None:
+        key_refused = status in (401, 403)
+    if key_refused:
         record = await store.record_failure(
             candidate.key_subject, error=error, threshold=1, base_s=AUTH_OPEN,
             max_s=MAX_OPEN * 12, auth=True,
@@ -152,12 +156,12 @@ async def failed(
             candidate.pair, error=error, threshold=FAILURES_TO_OPEN, base_s=base_open(),
             max_s=MAX_OPEN,
         )  # fmt: skip
-    _note_in_database(candidate.key.id, _summary(status, error))
+    _note_in_database(candidate.key.id, _summary(status, error, key_refused=key_refused))
 
 
-def _summary(status: int | None, error: str) -> str:
+def _summary(status: int | None, error: str, *, key_refused: bool) -> str:
     """What the key's row says (its admin list): the kind of failure, not its detail."""
-    if status in (401, 403):
+    if key_refused:
         return f"upstream refused the key ({status})"
     if status is not None:
         return f"upstream answered {status}"

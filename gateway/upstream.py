@@ -27,7 +27,7 @@ from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import Unsupported
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
 from providers.health import CLOSED, HALF_OPEN
-from providers.redaction import redact_error
+from providers.redaction import client_message, for_staff
 from providers.translation import TranslationError
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ async def open_call(model: ModelInfo, build: Build) -> Attempt:
     (a TranslationError names the field), 503 when no route has a usable key, 504 when
     the attempts timed out or the deadline passed, 502 when they failed otherwise (or
     every candidate is failing and already being tried), and the upstream's own 4xx
-    (as a 400 with its message, secrets removed) when the request itself is at fault.
+    (as a 400 with its message, credentials scrubbed) when the request itself is at fault.
     """
     call = _Call(model, build)
     candidates = await health.candidates(model)
@@ -220,7 +220,9 @@ async def _refuse(
     response: http.UpstreamResponse, adapter: Adapter, c: health.Candidate, latency_ms: int
 ) -> str:
     """Deal with a non-2xx answer: say what to try next, or raise when the client's
-    request is what the upstream refused."""
+    request is what the upstream refused. Only in that last case does the client read
+    what the upstream said (scrubbed of anything shaped like a credential); staff read
+    every failure in the key's health, with its secret replaced too."""
     status = response.status_code
     try:
         content = await response.aread()
@@ -228,16 +230,18 @@ async def _refuse(
         content = b""
     finally:
         await response.aclose()
-    said = redact_error(adapter.error_message(status, content), c.key.secret)
-    error = f"upstream answered {status}" + (f": {said}" if said else "")
+    said = adapter.error_message(status, content)
+    error = f"upstream answered {status}" + (f": {for_staff(said, c.key.secret)}" if said else "")
+    if adapter.refuses_key(status, content):
+        # The operator's key (or its account) is refused: the key pays, the client
+        # gets the next key or a generic 502, never the upstream's words about it.
+        await health.failed(c, error=error, latency_ms=latency_ms, status=status, key_refused=True)
+        return NEXT_KEY
     if status == 429:
         wait = health.retry_after(response)
         await health.failed(c, error=error, latency_ms=latency_ms, status=429, retry_after=wait)
         return NEXT_KEY
     if status >= 500:
-        await health.failed(c, error=error, latency_ms=latency_ms, status=status)
-        return NEXT_KEY
-    if status in (401, 403):
         await health.failed(c, error=error, latency_ms=latency_ms, status=status)
         return NEXT_KEY
     if status == 404:
@@ -246,6 +250,7 @@ async def _refuse(
         return NEXT_ROUTE
     # The client's request is at fault: the upstream itself is fine.
     await health.succeeded(c, latency_ms=latency_ms)
+    told = client_message(said)
     if status == 413:
-        raise errors.too_large(said or "The upstream refused the request as too large.")
-    raise errors.invalid(said or f"The upstream refused the request ({status}).")
+        raise errors.too_large(told or "The upstream refused the request as too large.")
+    raise errors.invalid(told or f"The upstream refused the request ({status}).")

@@ -13,6 +13,7 @@ from providers.adapters.base import (
     StreamPiece,
     TranslatingStreamDecoder,
     UpstreamRequest,
+    failed_piece,
 )
 from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
 from providers.translation import (
@@ -27,6 +28,7 @@ DEFAULT_MAX_TOKENS = 4096  # when neither the request nor the model sets one
 # Paths forwarded as they are, for callers that already speak Messages.
 NATIVE_PATHS = frozenset({"messages", "messages/count_tokens"})
 MESSAGES = frozenset({"messages"})
+_CREDIT_TOO_LOW = "credit balance is too low"
 
 
 class AnthropicStreamDecoder(TranslatingStreamDecoder):
@@ -50,6 +52,11 @@ class AnthropicNativeStreamDecoder(AnthropicStreamDecoder):
             return [StreamPiece({}, raw=frame)]
         first, *rest = chunks
         return [StreamPiece(first, raw=frame), *(StreamPiece(chunk, raw=b"") for chunk in rest)]
+
+    def _failed_piece(self, name: str, data: str, error: dict[str, Any]) -> StreamPiece:
+        # Forwarded as Anthropic's own error event, credentials scrubbed.
+        frame = f"event: {name}\ndata: {data}\n\n".encode()
+        return failed_piece(self.failure(error), frame)
 
 
 class AnthropicAdapter(Adapter):
@@ -130,6 +137,13 @@ class AnthropicAdapter(Adapter):
     def native_usage(self, dialect: str, data: dict[str, Any]) -> dict[str, Any] | None:
         usage = data.get("usage")
         return Usage.from_anthropic(usage).to_openai_chat() if isinstance(usage, dict) else None
+
+    def refuses_key(self, status: int, content: bytes) -> bool:
+        # The account behind the key has no credit left: a 400, but the operator's
+        # problem, not the request's (and not for the customer to read about).
+        return super().refuses_key(status, content) or (
+            status == 400 and _CREDIT_TOO_LOW in self.error_message(status, content)
+        )
 
     def error_message(self, status: int, content: bytes) -> str:
         """Anthropic's errors: {"type": "error", "error": {"type", "message"}}."""

@@ -12,6 +12,7 @@ from providers.adapters.base import (
     ChatStreamDecoder,
     TranslatingStreamDecoder,
     UpstreamRequest,
+    stream_failure,
 )
 from providers.catalogue import RouteInfo, UpstreamKey
 from providers.translation import GeminiStreamToChat, gemini_response_to_chat
@@ -30,7 +31,7 @@ class GeminiStreamDecoder(TranslatingStreamDecoder):
 
     def failure(self, error: dict[str, Any]) -> dict[str, str]:
         # Google's errors name their kind in `status` (RESOURCE_EXHAUSTED...).
-        return {**super().failure(error), "type": str(error.get("status") or "api_error")}
+        return stream_failure(error.get("status"), error.get("message"))
 
 
 class GeminiAdapter(Adapter):
@@ -58,6 +59,13 @@ class GeminiAdapter(Adapter):
     def chat_stream(self, *, model: str) -> ChatStreamDecoder:
         return GeminiStreamDecoder(model=model)
 
+    def refuses_key(self, status: int, content: bytes) -> bool:
+        # Google answers a bad or expired key with a 400 INVALID_ARGUMENT whose details
+        # give the reason (API_KEY_INVALID...), not with a 401.
+        return super().refuses_key(status, content) or (
+            status == 400 and any(r.startswith("API_KEY_") for r in _reasons(content))
+        )
+
     def error_message(self, status: int, content: bytes) -> str:
         """Google's errors: {"error": {"code", "message", "status", "details"}}, sometimes
         wrapped in a one-element list."""
@@ -71,3 +79,18 @@ class GeminiAdapter(Adapter):
         if isinstance(error, dict):
             return str(error.get("message") or error.get("status") or "")
         return ""
+
+
+def _reasons(content: bytes) -> list[str]:
+    """The `reason` of each ErrorInfo in a Google error's details."""
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return []
+    if isinstance(data, list) and data:
+        data = data[0]
+    error = data.get("error") if isinstance(data, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    if not isinstance(details, list):
+        return []
+    return [str(d["reason"]) for d in details if isinstance(d, dict) and d.get("reason")]

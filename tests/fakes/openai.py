@@ -106,6 +106,16 @@ def openai_error(
     }
 
 
+def _last_user_text(messages: list[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
 def _embedding_vector(text: str, dims: int) -> list[float]:
     """Deterministic per input; multiples of 1/256 so float32 round-trips exactly."""
     digest = b""
@@ -331,6 +341,8 @@ class FakeOpenAI(FakeServer):
                 "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
             )
         reply = self.next_reply()
+        if self.echo_prompt:
+            reply = Reply(text=_last_user_text(body["messages"]) or "(nothing)")
         if body.get("stream"):
             return self._chat_stream(body, model, reply)
         message: dict[str, Any] = {
