@@ -179,6 +179,9 @@ class ChatCall(Call):
         meter = ChatMeter(self.model, self.input_estimate)
         return Stream(self.decoder(attempt), self.emitter, meter)
 
+    def unread(self) -> dict[str, Any]:
+        return ChatMeter(self.model, self.input_estimate).values()
+
 
 # (the upstream's body, its content type) -> Metered. Raises ValueError (or KeyError,
 # TypeError) when the answer cannot be read: the call then fails as a 502.

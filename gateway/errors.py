@@ -118,6 +118,14 @@ def upstream_failed(
     return GatewayError(502, "api_error", "upstream_error", message, headers=headers)
 
 
+def client_gone() -> GatewayError:
+    """Nobody reads this: the client left before anything was sent upstream. It is
+    what the request's usage record says (status 499, nothing charged)."""
+    return GatewayError(
+        499, "api_error", "client_disconnected", "The client went away before the request was sent."
+    )
+
+
 def no_keys() -> GatewayError:
     return GatewayError(
         503, "api_error", "no_active_provider_keys", "No active provider keys available"

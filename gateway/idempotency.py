@@ -50,6 +50,9 @@ class Claim:
     user_id: int
     token: str
     fingerprint: str
+    # The client left and its answer is still being read (gateway.relay): whoever
+    # reads it keeps or releases the key, not the request that went away.
+    deferred: bool = False
 
     @classmethod
     def of(cls, request: HttpRequest, user_id: int) -> Claim | None:

@@ -218,7 +218,7 @@ async def _admission(spend: Any, ticket: Ticket, *, limits: Limits, deadline_ms:
     try:
         return await asyncio.shield(call)
     except asyncio.CancelledError:
-        _background(_settle_if_admitted(call, ticket))
+        in_background(_settle_if_admitted(call, ticket))
         raise
 
 
@@ -273,7 +273,7 @@ async def settle_record(record: Record) -> None:
         return
     journal.append(record)
     if record.charge > record.reserved:
-        _background(in_thread(overdraw_alert)(
+        in_background(in_thread(overdraw_alert)(
             user_id=record.user_id, request_id=record.request_id,
             reserved=record.reserved, charge=record.charge,
         ))  # fmt: skip
@@ -296,8 +296,9 @@ async def _write_direct(record: Record) -> None:
 _pending: set[asyncio.Task[Any]] = set()
 
 
-def _background(coroutine: Any) -> None:
-    """Run off the request's path, keeping a reference until it is done."""
+def in_background(coroutine: Any) -> None:
+    """Run off the request's path, keeping a reference until it is done (and until
+    background_done() at server shutdown)."""
     task = asyncio.ensure_future(coroutine)
     _pending.add(task)
     task.add_done_callback(_pending.discard)
@@ -305,7 +306,8 @@ def _background(coroutine: Any) -> None:
 
 async def background_done() -> None:
     """Wait for the work started off the requests' path (a settlement after a client
-    left mid-admission, an overdraw alert): at server shutdown, and in tests."""
+    left mid-admission, an answer read for a client that left, an overdraw alert): at
+    server shutdown, and in tests."""
     while _pending:
         await asyncio.gather(*_pending, return_exceptions=True)
 

@@ -26,6 +26,7 @@ rule) are in gateway.calls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -137,6 +138,12 @@ class Call:
         """An answer to give instead of an upstream failure (advisory endpoints)."""
         return None
 
+    def unread(self) -> dict[str, Any]:
+        """The usage record's values (`charge` included) for a streamed call whose
+        upstream was sent the request but none of whose answer was read: the client
+        left first. What the upstream bills for it: at least the input."""
+        return {}
+
 
 Parse = Callable[[HttpRequest, KeySnapshot], Awaitable["Call | Reply"]]
 
@@ -180,13 +187,14 @@ async def _lifecycle(request: HttpRequest, endpoint: Endpoint, request_id: str) 
     key = await authenticate(request) if endpoint.authenticated else None
     claim = Claim.of(request, key.user_id) if key is not None else None
     if claim is None:
-        return await _answer(request, endpoint, request_id, key, started)
+        return await _answer(request, endpoint, request_id, key, started, None)
     if (earlier := await claim.take()) is not None:
         return earlier
     try:
-        response = await _answer(request, endpoint, request_id, key, started)
+        response = await _answer(request, endpoint, request_id, key, started, claim)
     except BaseException:
-        await claim.release()
+        if not claim.deferred:  # an answer still on its way keeps the key (_unattended)
+            await claim.release()
         raise
     return await claim.keep(response)
 
@@ -197,6 +205,7 @@ async def _answer(
     request_id: str,
     key: KeySnapshot | None,
     started: float,
+    claim: Claim | None,
 ) -> HttpResponse:
     try:
         call = await endpoint.parse(request, key)  # type: ignore[arg-type]
@@ -217,15 +226,62 @@ async def _answer(
         metrics.request_done(endpoint=endpoint.name, status=err.status, error_code=err.code)
         return err.response(endpoint.dialect, request_id)
     settle = _Settlement(ticket)
+    # The exchange runs in a task of its own, so that a client who leaves does not
+    # cancel what the upstream is already doing (and will bill): see _client_left.
+    exchange = asyncio.ensure_future(_exchange(ticket, call, settle, endpoint.dialect))
     try:
-        return await _exchange(ticket, call, settle, endpoint.dialect)
-    except BaseException as exc:
-        # Whatever went wrong, the reservation is released (a no-op once settled).
-        failure = {"status": 499, "error_code": "client_disconnected", "client_disconnected": True}
-        if not isinstance(exc, asyncio.CancelledError):
-            failure = {"status": 500, "error_code": "internal_error"}
-        await settle(**failure)
+        return await asyncio.shield(exchange)
+    except asyncio.CancelledError:
+        await _client_left(call, exchange, settle, claim)
         raise
+    except BaseException:
+        # Whatever went wrong, the reservation is released (a no-op once settled).
+        await settle(status=500, error_code="internal_error")
+        raise
+
+
+async def _client_left(
+    call: Call, exchange: asyncio.Future[HttpResponse], settle: _Settlement, claim: Claim | None
+) -> None:
+    """The client went away before its answer was handed to the server. Every upstream
+    call is paid for (docs/pricing.md, "A client that leaves early"):
+
+    - a whole answer is read to its end in the background (within the call's
+      deadline) and charged its real usage, so that the charge is what the upstream
+      bills; an `Idempotency-Key` then replays that answer, and no further route is
+      tried for a client that is gone;
+    - a stream is stopped at once (the upstream stops generating when its connection
+      goes) and charged the input plus what was generated until then.
+
+    Either way the record says why: status 499, `client_disconnected`."""
+    settle.client_left = True
+    if exchange.done():
+        return  # answered and settled; the client left as it was sent
+    if not call.stream:
+        if claim is not None:
+            claim.deferred = True
+        pipeline.in_background(_unattended(exchange, claim))
+        return
+    exchange.cancel()
+    with contextlib.suppress(BaseException):
+        await exchange
+    # Still unsettled: nothing of the answer was read. If the request went out, the
+    # upstream read the prompt.
+    await settle(
+        status=499, error_code="client_disconnected", **(call.unread() if settle.sent else {})
+    )
+
+
+async def _unattended(exchange: asyncio.Future[HttpResponse], claim: Claim | None) -> None:
+    try:
+        response = await exchange
+    except BaseException:
+        log.exception("an answer read for a client that left failed")
+        if claim is not None:
+            await claim.release()
+        return
+    if claim is not None:
+        await claim.keep(response)
 
 
 def view(endpoint: Endpoint) -> Callable[..., Awaitable[HttpResponse]]:
@@ -241,16 +297,24 @@ def view(endpoint: Endpoint) -> Callable[..., Awaitable[HttpResponse]]:
 
 
 class _Settlement:
-    """Settles a ticket once: the first outcome reported is the one recorded."""
+    """Settles a ticket once: the first outcome reported is the one recorded. Once the
+    client has left, the record says so whatever the outcome: a 499 where the upstream
+    answered, the upstream's failure otherwise."""
 
     def __init__(self, ticket: Ticket) -> None:
         self.ticket = ticket
         self.done = False
+        self.client_left = False
+        self.sent = False  # a request was built to go upstream
 
     async def __call__(self, **values: Any) -> None:
         if self.done:
             return
         self.done = True
+        if self.client_left:
+            values["client_disconnected"] = True
+            if values.get("status", 200) < 400:
+                values.update(status=499, error_code="client_disconnected")
         await pipeline.settle(self.ticket, **values)
 
 
@@ -266,8 +330,13 @@ def _failure(err: GatewayError) -> dict[str, Any]:
 
 
 async def _exchange(ticket: Ticket, call: Call, settle: _Settlement, dialect: str) -> HttpResponse:
+    def build(adapter: Adapter, route: RouteInfo, key: UpstreamKey) -> UpstreamRequest:
+        request = call.build(adapter, route, key)
+        settle.sent = True  # it goes out now
+        return request
+
     try:
-        attempt = await upstream.open_call(ticket.model, call.build)
+        attempt = await upstream.open_call(ticket.model, build, gone=lambda: settle.client_left)
     except GatewayError as err:
         await settle(**_failure(err))
         return _error(ticket, call, err, dialect)
@@ -327,6 +396,11 @@ async def _stream(
     relay = _StreamRelay(ticket, call, attempt, stream, settle)
     try:
         first = await relay.first_pieces()
+    except asyncio.CancelledError:
+        # The client left before the first event: the input (and anything generated
+        # but not yet decoded) is charged, by the meter's estimate.
+        await relay.close(status=499, error_code="client_disconnected", client_disconnected=True)
+        raise
     except BaseException:
         await attempt.response.aclose()
         raise

@@ -87,9 +87,10 @@ NEXT_KEY, NEXT_ROUTE, TIMED_OUT = "next key", "next route", "timed out"
 class _Call:
     """One request's way through its candidates."""
 
-    def __init__(self, model: ModelInfo, build: Build) -> None:
+    def __init__(self, model: ModelInfo, build: Build, gone: Callable[[], bool]) -> None:
         self.model = model
         self.build = build
+        self.gone = gone
         self.started = time.monotonic()
         budget = max((r.provider.timeout for r in model.routes), default=300)
         self.deadline = self.started + budget
@@ -99,6 +100,9 @@ class _Call:
         self.skipped_routes: set[int] = set()
 
     def exhausted(self) -> bool:
+        # Nothing is sent for a client that left: each attempt may be billed.
+        if self.gone():
+            return True
         return self.tried >= self.max_attempts or time.monotonic() >= self.deadline
 
     def prepare(self, c: health.Candidate) -> tuple[Adapter, UpstreamRequest] | None:
@@ -139,8 +143,13 @@ class _Call:
         return await _refuse(response, adapter, c, took())
 
 
-async def open_call(model: ModelInfo, build: Build) -> Attempt:
-    """Try the model's candidates until one answers 2xx; return it unread.
+def _here() -> bool:
+    return False
+
+
+async def open_call(model: ModelInfo, build: Build, gone: Callable[[], bool] = _here) -> Attempt:
+    """Try the model's candidates until one answers 2xx; return it unread. Once
+    `gone()` says the client left, no further attempt is made.
 
     Raises the DESIGN.md error: 400 when no route's dialect can carry the request
     (a TranslationError names the field), 503 when no route has a usable key, 504 when
@@ -148,7 +157,7 @@ async def open_call(model: ModelInfo, build: Build) -> Attempt:
     every candidate is failing and already being tried), and the upstream's own 4xx
     (as a 400 with its message, credentials scrubbed) when the request itself is at fault.
     """
-    call = _Call(model, build)
+    call = _Call(model, build, gone)
     candidates = await health.candidates(model)
     held: list[health.Candidate] = []  # open, or half-open with a trial under way
     for c in candidates:
@@ -197,6 +206,8 @@ async def _trial(call: _Call, held: list[health.Candidate]) -> Attempt | str | N
 
 
 def _failure(call: _Call, any_key: bool) -> errors.GatewayError:
+    if call.tried == 0 and call.gone():
+        return errors.client_gone()
     if call.tried == 0:
         if isinstance(call.refused, TranslationError):
             return errors.invalid(call.refused.message, param=call.refused.param)

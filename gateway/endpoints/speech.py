@@ -48,6 +48,9 @@ class SpeechCall(PassthroughCall):
 
         return self.charge, meter
 
+    def unread(self) -> dict[str, Any]:
+        return {"charge": self.charge, "units": self.characters}
+
     def streamed(self, attempt: Attempt) -> Stream:
         content_type = media_type(
             attempt.response.headers.get("content-type"), "application/octet-stream"
