@@ -535,6 +535,9 @@ class FakeOpenAI(FakeServer):
         self, req: RecordedRequest, match: re.Match[str], model: str | None = None
     ) -> Response:
         """Codex's history compaction: the history as one opaque compaction item."""
+        unknown = self._unknown_previous(req.json if isinstance(req.json, dict) else {})
+        if unknown is not None:
+            return unknown
         reply = self.next_reply()
         usage = {
             "input_tokens": reply.prompt_tokens,
@@ -558,6 +561,9 @@ class FakeOpenAI(FakeServer):
             return self._bad_request(
                 "Missing required parameter: 'model'.", "model", "missing_required_parameter"
             )
+        unknown = self._unknown_previous(body)
+        if unknown is not None:
+            return unknown
         reply = self.next_reply()
         rid = random_id("resp_", 48)
         msg_id = random_id("msg_", 48)
@@ -646,6 +652,18 @@ class FakeOpenAI(FakeServer):
             return sse(payload, "error")
 
         return Stream(frames(), error_frame=error_frame)
+
+    def _unknown_previous(self, body: dict) -> Response | None:
+        """OpenAI resolves `previous_response_id` among the responses stored under the
+        account: any key of it, whoever made them."""
+        previous = body.get("previous_response_id")
+        if previous is None or previous in self.stored_responses:
+            return None
+        return self._bad_request(
+            f"Previous response with id '{previous}' not found.",
+            "previous_response_id",
+            "previous_response_not_found",
+        )
 
     def _get_response(self, req: RecordedRequest, match: re.Match[str]) -> Response:
         stored = self.stored_responses.get(match.group("rid"))
