@@ -21,6 +21,7 @@ known secrets replaced by value (`for_staff`): staff do not choose what it says.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -159,6 +160,7 @@ _MEDIA_TYPE = re.compile(r"[\w.+\-]{1,64}/[\w.+\-]{1,64}")
 _CHARSET = re.compile(r";\s*charset=[\w\-]{1,32}", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=64)  # a handful of values, on every whole answer
 def media_type(value: str | None, default: str) -> str:
     """An upstream's Content-Type, reduced to its type and charset (the only header
     of an upstream's passed on to the client)."""
