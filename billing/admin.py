@@ -19,6 +19,7 @@ from audit.models import AuditEntry
 from audit.services import audit_record, model_state
 from billing import (
     admin_catalogue,  # noqa: F401  (the catalogue's pages, audited)
+    admin_payments,  # noqa: F401  (payOS orders, bank transfers and the staff queue)
     admin_redemptions,  # noqa: F401  (redemption code batches)
 )
 from billing.models import LedgerEntry, StripeEvent, Wallet

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from billing.exchange import USD, Paid
 from billing.models import BalanceAlert, LedgerEntry
 from billing.money import CREDITS_PER_CENT, cents_to_usd
 from billing.notices import email_send
@@ -95,6 +96,7 @@ def _charge(alert: BalanceAlert, crossing: int) -> tuple[str, str]:
         amount=credits,
         reference=f"stripe:{intent.id}",
         description=f"Automatic top-up {cents_to_usd(cents)}",
+        paid=Paid(amount=cents, currency=USD),
     )
     return BalanceAlert.TopupStatus.SUCCEEDED, ""
 

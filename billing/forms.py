@@ -1,4 +1,4 @@
-"""Customer forms of billing: amounts typed in US$, turned into credits exactly."""
+"""Customer forms of billing: amounts typed in US$ or in đồng, read exactly."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from billing.exchange import format_vnd, parse_vnd
 from billing.models import BalanceAlert
 from billing.money import CREDITS_PER_CENT, credits_to_usd, usd_to_credits
+from billing.payos_topups import TOPUP_MAX_VND, TOPUP_MIN_VND, TOPUP_PRESETS_VND
 from billing.stripe_topups import TOPUP_MAX_CENTS, TOPUP_MIN_CENTS
 
 
@@ -92,3 +94,34 @@ class AlertForm(forms.Form):
             "topup_cents": data["topup_usd"],
             "min_interval_minutes": data["min_interval_minutes"],
         }
+
+
+class VietqrForm(forms.Form):
+    """An amount in đồng for a payOS payment link: a preset, or one typed as a
+    Vietnamese writes it ("150.000") or not ("150000")."""
+
+    preset = forms.ChoiceField(required=False, widget=forms.RadioSelect)
+    custom_vnd = forms.CharField(label=_("Amount (₫)"), required=False, max_length=20)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["preset"].choices = [
+            *((str(v), format_vnd(v)) for v in TOPUP_PRESETS_VND),
+            ("custom", _("Other")),
+        ]
+        self.fields["preset"].initial = str(TOPUP_PRESETS_VND[1])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        preset = data.get("preset") or "custom"
+        limits = {"low": format_vnd(TOPUP_MIN_VND), "high": format_vnd(TOPUP_MAX_VND)}
+        try:
+            amount = parse_vnd(data.get("custom_vnd") or "") if preset == "custom" else int(preset)
+        except ValueError:
+            self.add_error("custom_vnd", _("Enter an amount in đồng, e.g. 150.000."))
+            return data
+        if not TOPUP_MIN_VND <= amount <= TOPUP_MAX_VND:
+            self.add_error("custom_vnd", _("Top-ups are between %(low)s and %(high)s.") % limits)
+        else:
+            data["amount_vnd"] = amount
+        return data

@@ -60,6 +60,20 @@ def balance_changed(*, user_id: int, balance: int, total_spent: int) -> None:
         log.warning("live balance update failed for user %s", user_id, exc_info=True)
 
 
+def payment_changed(*, user_id: int, reference: str, status: str) -> None:
+    """Tell the customer's open pages that a payment they are waiting for moved on
+    (paid, credited, cancelled, expired): the payment page shows its outcome without a
+    reload. Best effort, like `balance_changed`."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "payment.update", "reference": reference, "status": status}
+    try:
+        async_to_sync(layer.group_send)(wallet_group(user_id), message)
+    except Exception:
+        log.warning("live payment update failed for user %s", user_id, exc_info=True)
+
+
 def balances_changed(changes: list[tuple[int, int, int]]) -> None:
     """`balance_changed` for many wallets, (user id, balance, total spent) each: the
     usage writer's, once per batch. With Redis they go out from a thread of their own,

@@ -59,6 +59,12 @@ class LedgerEntry(AppendOnly):
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # For a top-up: what the customer paid, in the smallest unit of `paid_currency`
+    # (whole đồng for VND, cents for USD), and for đồng the rate that made the credits.
+    paid_amount = models.BigIntegerField(null=True, blank=True)
+    paid_currency = models.CharField(max_length=3, blank=True)
+    rate = models.PositiveIntegerField(null=True, blank=True, help_text=_("đồng per US$"))
+    rate_date = models.DateField(null=True, blank=True, help_text=_("the day the rate was set"))
 
     refusal = ImmutableLedger
     edit_refusal = "Ledger entries cannot be edited; post an adjustment instead."
@@ -199,3 +205,170 @@ class BalanceAlert(models.Model):
 
     def __str__(self) -> str:
         return f"balance alert of {self.user}"
+
+
+class PayosOrder(models.Model):
+    """A VietQR payment link opened at payOS for one top-up. Credited only from payOS's
+    signed webhook, once per order code (the ledger reference `payos:<order code>`)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for payment")
+        PAID = "paid", _("Paid")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
+
+    order_code = models.BigIntegerField(unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payos_orders"
+    )
+    amount = models.BigIntegerField(help_text=_("đồng asked for"))
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    # What payOS answered when the link was made: the QR is drawn from `qr_code`.
+    payment_link_id = models.CharField(max_length=64, blank=True)
+    checkout_url = models.URLField(max_length=500, blank=True)
+    qr_code = models.TextField(blank=True, help_text=_("VietQR (EMVCo) payload"))
+    bank_bin = models.CharField(max_length=8, blank=True)
+    account_number = models.CharField(max_length=40, blank=True)
+    account_name = models.CharField(max_length=120, blank=True)
+    description = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    paid_amount = models.BigIntegerField(null=True, blank=True, help_text=_("đồng received"))
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Paid, but not as asked (another amount, after cancelling, a second transfer):
+    # credited as paid and left for staff to look at.
+    needs_review = models.BooleanField(default=False, db_index=True)
+    review_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("payOS order")
+        verbose_name_plural = _("payOS orders")
+
+    def __str__(self) -> str:
+        return f"payOS order {self.order_code} ({self.amount:,} ₫, {self.status})"
+
+    @property
+    def reference(self) -> str:
+        return f"payos:{self.order_code}"
+
+
+class PayosWebhook(models.Model):
+    """One payment notice from payOS (verified), stored under its order code and bank
+    reference so that a replay is recognised, with what the handler did."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("Received")  # stored, handler not finished
+        CREDITED = "credited", _("Credited")
+        ALREADY_CREDITED = "already_credited", _("Already credited")
+        REVIEW = "review", _("Credited, for staff to review")
+        IGNORED = "ignored", _("Ignored")
+
+    delivery = models.CharField(max_length=200, unique=True, help_text=_("order code:reference"))
+    order_code = models.BigIntegerField(db_index=True)
+    reference = models.CharField(max_length=100, blank=True)
+    amount = models.BigIntegerField(default=0, help_text=_("đồng"))
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED)
+    action = models.CharField(max_length=300, blank=True, help_text=_("what the handler did"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("payOS webhook")
+        verbose_name_plural = _("payOS webhooks")
+
+    def __str__(self) -> str:
+        return f"payOS {self.delivery} ({self.outcome})"
+
+
+class TransferMemo(models.Model):
+    """A customer's own bank-transfer memo, "NX" + six characters + a check character,
+    the same for every transfer they make."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transfer_memo"
+    )
+    code = models.CharField(max_length=16, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class BankTransfer(models.Model):
+    """A transaction on the operator's bank account, as SePay reported it (by webhook
+    or by the reconciliation job), stored under SePay's transaction id so that it is
+    applied once. Incoming transfers whose memo names no customer wait for staff."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("Received")  # stored, handler not finished
+        CREDITED = "credited", _("Credited")
+        UNMATCHED = "unmatched", _("Waiting for staff")
+        ASSIGNED = "assigned", _("Assigned by staff")
+        DISMISSED = "dismissed", _("Dismissed by staff")
+        IGNORED = "ignored", _("Ignored")
+
+    sepay_id = models.CharField(max_length=40, unique=True)
+    gateway = models.CharField(max_length=60, blank=True, help_text=_("the bank"))
+    transaction_date = models.CharField(max_length=40, blank=True)
+    account_number = models.CharField(max_length=40, blank=True)
+    direction = models.CharField(max_length=3, help_text=_("in or out"))
+    amount = models.BigIntegerField(help_text=_("đồng"))
+    content = models.CharField(
+        max_length=500, blank=True, help_text=_("the memo as the bank sent it")
+    )
+    code = models.CharField(max_length=60, blank=True, help_text=_("payment code SePay read"))
+    reference_code = models.CharField(max_length=100, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.RECEIVED)
+    action = models.CharField(max_length=300, blank=True, help_text=_("what the handler did"))
+    # The rate when the money arrived: a transfer staff assign later is converted at it.
+    rate = models.PositiveIntegerField(null=True, blank=True, help_text=_("đồng per US$"))
+    rate_date = models.DateField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="bank_transfers",
+    )
+    entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    source = models.CharField(max_length=12, default="webhook", help_text=_("webhook or sync"))
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("bank transfer")
+        verbose_name_plural = _("bank transfers")
+        permissions = [("assign_banktransfer", "Can assign an unmatched bank transfer")]
+
+    def __str__(self) -> str:
+        return f"transfer {self.sepay_id} {self.direction} {self.amount:,} ₫ ({self.outcome})"
+
+    @property
+    def reference(self) -> str:
+        return f"sepay:{self.sepay_id}"
+
+
+class UnmatchedTransfer(BankTransfer):
+    """The staff queue: incoming transfers no customer's memo matched (admin only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("unmatched bank transfer")
+        verbose_name_plural = _("unmatched bank transfers")

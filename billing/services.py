@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, User
 from billing import balances, live
 from billing.balances import WalletSnapshot
+from billing.exchange import Paid
 from billing.models import LedgerEntry, Wallet
 from core.db import update_each
 
@@ -50,10 +51,13 @@ def ledger_post(
     created_by: User | None = None,
     allow_negative: bool = True,
     counts_as_paid: bool | None = None,
+    paid: Paid | None = None,
 ) -> tuple[LedgerEntry, bool]:
     """Apply one balance change. Returns (entry, created); a reference already applied
     returns its original entry with created=False and changes nothing. Whether a credit
-    moves the account to the paid plan follows its kind unless `counts_as_paid` says."""
+    moves the account to the paid plan follows its kind unless `counts_as_paid` says.
+    `paid` is what the customer paid for a top-up (amount, currency, rate), kept on
+    the entry."""
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise BadAmount("amounts are whole credits")
     if not reference:
@@ -79,6 +83,7 @@ def ledger_post(
                 api_key=api_key,
                 description=description[:300],
                 created_by=created_by,
+                **_paid_fields(paid),
             )
             _apply(
                 wallet=wallet,
@@ -94,6 +99,17 @@ def ledger_post(
         if existing is None:
             raise
         return existing, False
+
+
+def _paid_fields(paid: Paid | None) -> dict[str, object]:
+    if paid is None:
+        return {}
+    return {
+        "paid_amount": paid.amount,
+        "paid_currency": paid.currency,
+        "rate": paid.rate.vnd_per_usd if paid.rate else None,
+        "rate_date": paid.rate.set_on if paid.rate else None,
+    }
 
 
 def _apply(

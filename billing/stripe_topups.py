@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
+from billing.exchange import USD, Paid
 from billing.models import LedgerEntry, StripeEvent
 from billing.money import CREDITS_PER_CENT, cents_to_usd
 from billing.services import ledger_post
@@ -211,6 +212,7 @@ def _credit(*, session: dict[str, Any], session_id: str, user: User) -> _Result:
         amount=credits,
         reference=f"stripe:{session_id}",
         description=f"Stripe Checkout top-up {cents_to_usd(cents)}",
+        paid=Paid(amount=cents, currency=USD),
     )
     if not created:
         return _Result(

@@ -181,6 +181,12 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
             "reference",
             "description",
             "api_key",
+            # For a top-up: what was paid, in the currency's smallest unit (whole đồng,
+            # US cents), and for đồng the rate (đồng per US$) and the day it was set.
+            "paid_amount",
+            "paid_currency",
+            "rate",
+            "rate_date",
         ]
 
     def get_api_key(self, entry: LedgerEntry) -> str | None:
@@ -324,7 +330,8 @@ class UsageDetail(Authenticated, generics.RetrieveAPIView):
 
 
 class LedgerList(Authenticated, generics.ListAPIView):
-    """Every change of your balance: kind, amount (credits), balance after, reference."""
+    """Every change of your balance: kind, amount (credits), balance after, reference;
+    for a top-up, what was paid (amount, currency, and the rate for đồng)."""
 
     serializer_class = LedgerEntrySerializer
 

@@ -1,5 +1,6 @@
-"""The overview page's live balance: one websocket per open page, in the owner's
-wallet group, fed by billing.live after every committed ledger change."""
+"""The dashboard's live balance: one websocket per open page (the overview, a payment
+page), in the owner's wallet group, fed by billing.live after every committed ledger
+change and every change of a payment the customer may be waiting for."""
 
 from __future__ import annotations
 
@@ -55,6 +56,12 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
 
     async def wallet_update(self, event: dict[str, Any]) -> None:
         await self.send_json(_payload(event["balance"], event["total_spent"]))
+
+    async def payment_update(self, event: dict[str, Any]) -> None:
+        # A payment page waiting for this reference shows its outcome.
+        await self.send_json(
+            {"type": "payment.update", "reference": event["reference"], "status": event["status"]}
+        )
 
     @database_sync_to_async
     def _figures(self, user_id: int) -> tuple[int, int]:

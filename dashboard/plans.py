@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from billing import stripe_topups
+from billing import rails
 from billing.models import Wallet
 
 
@@ -32,6 +32,6 @@ def plan_for(*, wallet: Wallet | None) -> PlanInfo:
         rpm=settings.NEXAI_PAID_RPM if paid else settings.NEXAI_FREE_RPM,
         free_rpm=settings.NEXAI_FREE_RPM,
         paid_rpm=settings.NEXAI_PAID_RPM,
-        can_top_up=stripe_topups.is_configured(),
+        can_top_up=rails.any_rail(),
         support_email=settings.NEXAI_SUPPORT_EMAIL,
     )

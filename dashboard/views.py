@@ -35,7 +35,7 @@ from accounts import throttle
 from accounts.forms import ThrottledAuthenticationForm, ThrottledPasswordResetForm
 from accounts.models import ApiKey
 from accounts.services import KeyStateError, api_key_revoke, api_key_update
-from billing import stripe_topups
+from billing import rails, stripe_topups
 from billing.services import wallet_for
 from dashboard import abuse, apireference, selectors
 from dashboard.capabilities import model_capabilities
@@ -168,7 +168,7 @@ def api_reference(request: HttpRequest) -> HttpResponse:
             "errors": apireference.ERRORS,
             "free_rpm": settings.NEXAI_FREE_RPM,
             "paid_rpm": settings.NEXAI_PAID_RPM,
-            "can_top_up": stripe_topups.is_configured(),
+            "can_top_up": rails.any_rail(),
             "support_email": settings.NEXAI_SUPPORT_EMAIL,
         },
     )
@@ -522,6 +522,7 @@ def billing(request: HttpRequest) -> HttpResponse:
             "page": Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page")),
             "form": TopupForm(),
             "stripe_enabled": stripe_topups.is_configured(),
+            "rails": rails.rails_offered(),
             "plan": plan_for(wallet=wallet_for(user=request.user)),
             "query": request.GET,
             "kind": kind if kind in ("usage", "credits") else "",

@@ -6,6 +6,7 @@ A bad value fails loudly at start-up rather than surfacing as odd behaviour late
 from __future__ import annotations
 
 import os
+from datetime import date
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -47,3 +48,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_date(name: str) -> date | None:
+    """An ISO date (YYYY-MM-DD), or None when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a date as YYYY-MM-DD, not {raw!r}") from None
+
+
+def env_together(label: str, names: list[str], *, needs: str = "") -> bool:
+    """Several variables that make one integration: all set (True), none set (False),
+    or some set, which is an error naming the ones missing. `needs` names a variable
+    the integration cannot work without."""
+    missing = [name for name in names if not os.environ.get(name, "").strip()]
+    if len(missing) == len(names):
+        return False
+    if missing:
+        raise ImproperlyConfigured(f"{label} needs {', '.join(missing)} as well")
+    if needs and not os.environ.get(needs, "").strip():
+        raise ImproperlyConfigured(f"{label} needs {needs}")
+    return True

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from core.logs import logging_config
-from nexai.env import env_bool, env_int, env_list, env_str
+from nexai.env import env_bool, env_date, env_int, env_list, env_str, env_together
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -150,6 +150,7 @@ CELERY_BEAT_SCHEDULE = {
     "flush-usage": {"task": "gateway.tasks.flush_usage", "schedule": 10.0},
     "verify-wallets": {"task": "billing.tasks.verify_wallets", "schedule": 3600.0},
     "rollup-usage": {"task": "reports.tasks.rollup_recent_usage", "schedule": 300.0},
+    "reconcile-payments": {"task": "billing.tasks.reconcile_payments", "schedule": 600.0},
 }
 # Seconds between the serving process's own writes of queued usage and charges; 0 turns
 # them off. With Redis the queue is shared and `manage.py run_usage_writer` drains it
@@ -224,6 +225,46 @@ NEXAI_CAPTCHA_SCRIPT_URL = env_str(
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+
+# Money in đồng (docs/operations.md, "Payments in Vietnam"): the operator's exchange rate
+# in whole đồng per US$, and the day it was set. Đồng paid through payOS or a bank
+# transfer become credits at the rate of the moment of payment, recorded on the entry.
+NEXAI_VND_PER_USD = env_int("NEXAI_VND_PER_USD", 0, minimum=0)
+NEXAI_VND_PER_USD_DATE = env_date("NEXAI_VND_PER_USD_DATE")
+if NEXAI_VND_PER_USD and NEXAI_VND_PER_USD_DATE is None:
+    raise ImproperlyConfigured("NEXAI_VND_PER_USD needs NEXAI_VND_PER_USD_DATE (YYYY-MM-DD)")
+if NEXAI_VND_PER_USD and not 1_000 <= NEXAI_VND_PER_USD <= 1_000_000:
+    # A dropped or extra digit would sell credits at a tenth (or ten times) their price.
+    raise ImproperlyConfigured(
+        f"NEXAI_VND_PER_USD is đồng per US$ (about 25000), not {NEXAI_VND_PER_USD}"
+    )
+
+# payOS (VietQR payment links) is switched on by its three keys from my.payos.vn;
+# PAYOS_BASE_URL points the SDK elsewhere (tests). It takes đồng, so it needs the rate.
+env_together(
+    "payOS",
+    ["PAYOS_CLIENT_ID", "PAYOS_API_KEY", "PAYOS_CHECKSUM_KEY"],
+    needs="NEXAI_VND_PER_USD",
+)
+PAYOS_CLIENT_ID = env_str("PAYOS_CLIENT_ID")
+PAYOS_API_KEY = env_str("PAYOS_API_KEY")
+PAYOS_CHECKSUM_KEY = env_str("PAYOS_CHECKSUM_KEY")
+PAYOS_BASE_URL = env_str("PAYOS_BASE_URL")
+
+# Bank transfers matched through SePay: the operator's own account (shown to customers,
+# with a VietQR), and the API key SePay's webhook sends. SEPAY_API_TOKEN (optional) lets
+# the reconciliation job read SePay's transaction list for webhooks that never arrived.
+env_together(
+    "SePay bank transfers",
+    ["SEPAY_API_KEY", "SEPAY_BANK_BIN", "SEPAY_ACCOUNT_NUMBER", "SEPAY_ACCOUNT_NAME"],
+    needs="NEXAI_VND_PER_USD",
+)
+SEPAY_API_KEY = env_str("SEPAY_API_KEY")
+SEPAY_BANK_BIN = env_str("SEPAY_BANK_BIN")
+SEPAY_ACCOUNT_NUMBER = env_str("SEPAY_ACCOUNT_NUMBER")
+SEPAY_ACCOUNT_NAME = env_str("SEPAY_ACCOUNT_NAME")
+SEPAY_API_TOKEN = env_str("SEPAY_API_TOKEN")
+SEPAY_API_BASE = env_str("SEPAY_API_BASE", "https://my.sepay.vn")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG

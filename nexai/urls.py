@@ -22,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("stripe/", include("billing.urls")),
+    path("", include("billing.webhook_urls")),
     path("dashboard/billing/", include("billing.customer_urls")),
     path("dashboard/", include("dashboard.urls")),
     path("api/", include("dashboard.api_urls")),

@@ -1,5 +1,5 @@
 """The staff reports page: Django admin, under Reports. One page, one period, every
-table exportable as CSV (`?export=daily|models|providers|customers|money_in`)."""
+table exportable as CSV (`?export=daily|models|providers|customers|money_in|rails`)."""
 
 from __future__ import annotations
 

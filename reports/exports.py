@@ -8,7 +8,7 @@ import io
 from collections.abc import Callable
 
 from billing.money import credits_to_usd
-from reports.selectors import MoneyInDay, Report, Row
+from reports.selectors import MoneyInDay, RailRow, Report, Row
 
 
 def _pct(permille: int | None) -> str:
@@ -71,12 +71,28 @@ def _money_in(days: list[MoneyInDay]) -> list[list[object]]:
     ]
 
 
+def _blank(value: int | None) -> object:
+    return "" if value is None else value
+
+
+def _rails(rows: list[RailRow]) -> list[list[object]]:
+    head = ["rail", "currency", "payments", "paid_minor_units", "credits", "credits_usd"]
+    return [
+        head,
+        *[
+            [r.rail, r.currency, r.payments, _blank(r.paid), r.credits, credits_to_usd(r.credits)]
+            for r in rows
+        ],
+    ]
+
+
 EXPORTS: dict[str, Callable[[Report], list[list[object]]]] = {
     "daily": lambda r: _rows("day", r.by_day),
     "models": lambda r: _rows("model", r.by_model, latency=True),
     "providers": lambda r: _rows("provider", r.by_provider, latency=True),
     "customers": lambda r: _rows("customer", r.top_customers),
     "money_in": lambda r: _money_in(r.money_in),
+    "rails": lambda r: _rails(r.by_rail),
 }
 
 

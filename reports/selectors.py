@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, CharField, Count, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 
 from accounts.models import User
-from billing.models import LedgerEntry, Wallet
+from billing.models import BankTransfer, LedgerEntry, PayosOrder, Wallet
 from reports.models import DailyCustomerStat, DailyModelStat, RollupRun
 from reports.rollup import merge, percentile
 
@@ -74,6 +74,40 @@ class MoneyInDay:
         return self.topups + self.redemptions
 
 
+@dataclass(frozen=True)
+class RailRow:
+    """Money in through one rail in one currency: what customers paid (in the
+    currency's smallest unit: đồng, US cents) and the credits it bought."""
+
+    rail: str
+    currency: str
+    payments: int
+    paid: int | None  # None where the entries do not record it (codes, older top-ups)
+    credits: int
+
+    @property
+    def label(self) -> str:
+        return RAIL_LABELS.get(self.rail, self.rail)
+
+
+RAIL_LABELS = {
+    "payos": "VietQR (payOS)",
+    "sepay": "Bank transfer (SePay)",
+    "stripe": "Card (Stripe)",
+    "code": "Redemption codes",
+    "other": "Other top-ups",
+}
+
+
+@dataclass(frozen=True)
+class PaymentQueues:
+    """What waits for staff on the đồng rails."""
+
+    unmatched_transfers: int
+    unmatched_vnd: int
+    payos_to_review: int
+
+
 @dataclass
 class Report:
     period: Period
@@ -83,6 +117,8 @@ class Report:
     by_provider: list[Row]
     top_customers: list[Row]
     money_in: list[MoneyInDay]
+    by_rail: list[RailRow]
+    queues: PaymentQueues
     outstanding: int  # credits: the sum of every wallet's balance (what we owe)
     funded_wallets: int
     rolled_up_at: datetime | None
@@ -164,6 +200,8 @@ def usage_report(period: Period, *, top: int = 20) -> Report:
         by_provider=_grouped(stats, "provider"),
         top_customers=top_customers,
         money_in=money_in(period),
+        by_rail=money_by_rail(period),
+        queues=payment_queues(),
         outstanding=wallets["total"] or 0,
         funded_wallets=wallets["funded"] or 0,
         rolled_up_at=last_run.rolled_up_at if last_run else None,
@@ -194,3 +232,53 @@ def money_in(period: Period) -> list[MoneyInDay]:
         else:
             day.redemptions, day.redemption_count = r["total"], r["n"]
     return list(days.values())
+
+
+_RAIL = Case(
+    When(kind=LedgerEntry.Kind.REDEMPTION, then=Value("code")),
+    When(reference__startswith="payos:", then=Value("payos")),
+    When(reference__startswith="sepay:", then=Value("sepay")),
+    When(reference__startswith="stripe:", then=Value("stripe")),
+    default=Value("other"),
+    output_field=CharField(),
+)
+
+
+def money_by_rail(period: Period) -> list[RailRow]:
+    """Top-ups and redemptions in the period by rail and currency, from the ledger
+    (each top-up's entry records what was paid, in which currency, at which rate)."""
+    start, end = period.bounds()
+    rows = (
+        LedgerEntry.objects.filter(
+            created_at__gte=start,
+            created_at__lt=end,
+            kind__in=[LedgerEntry.Kind.TOPUP, LedgerEntry.Kind.REDEMPTION],
+        )
+        .annotate(rail=_RAIL)
+        .values("rail", "paid_currency")
+        .annotate(n=Count("id"), paid=Sum("paid_amount"), credits=Sum("amount"))
+        .order_by()
+    )
+    result = [
+        RailRow(
+            rail=r["rail"],
+            currency=r["paid_currency"] or ("credits" if r["rail"] == "code" else ""),
+            payments=r["n"],
+            paid=r["paid"],
+            credits=r["credits"] or 0,
+        )
+        for r in rows
+    ]
+    order = list(RAIL_LABELS)
+    return sorted(result, key=lambda r: (order.index(r.rail), r.currency))
+
+
+def payment_queues() -> PaymentQueues:
+    waiting = BankTransfer.objects.filter(outcome=BankTransfer.Outcome.UNMATCHED).aggregate(
+        n=Count("id"), vnd=Sum("amount")
+    )
+    return PaymentQueues(
+        unmatched_transfers=waiting["n"] or 0,
+        unmatched_vnd=waiting["vnd"] or 0,
+        payos_to_review=PayosOrder.objects.filter(needs_review=True).count(),
+    )

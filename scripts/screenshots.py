@@ -5,8 +5,10 @@
 Starts the whole app (uvicorn, in this process) on a throwaway SQLite database filled
 with demo data: the catalogue from providers.example.yaml, a customer with keys, a
 month of requests, a top-up. Then Debian's Chromium, driven by Playwright, logs in and
-photographs each page. Nothing leaves this machine: the upstream keys are dummies and
-Stripe is never called.
+photographs each page, and pays 100.000 ₫ by VietQR in Vietnamese (the payment page,
+paid, its receipt) and opens the bank-transfer page. Nothing leaves this machine: the
+upstream keys are dummies, Stripe is never called, and payOS is the tests' fake
+payOS on 127.0.0.1 (tests/fakes/payos.py), which also plays the customer's bank.
 """
 
 from __future__ import annotations
@@ -39,9 +41,8 @@ EMAIL, PASSWORD = "ada@example.com", "demo passphrase 2026"
 NEWCOMER = "grace@example.com"  # a verified account with nothing yet: the empty states
 
 
-def configure(db_path: Path) -> None:
+def configure(db_path: Path, payos: object) -> None:
     """The embedded default on a fresh file; the environment is set before Django loads."""
-    sys.path.insert(0, str(ROOT))
     for name in ("REDIS_URL", "EMAIL_HOST", "STRIPE_API_BASE"):
         os.environ.pop(name, None)
     os.environ.update(
@@ -53,6 +54,17 @@ def configure(db_path: Path) -> None:
         # Only so the billing page shows its top-up form; Stripe is never called.
         STRIPE_SECRET_KEY="sk_test_screenshots",
         NEXAI_USAGE_FLUSH_INTERVAL="0",
+        # Paying in đồng: the fake payOS, and a bank account for transfers.
+        NEXAI_VND_PER_USD="25400",
+        NEXAI_VND_PER_USD_DATE="2026-12-01",
+        PAYOS_CLIENT_ID=payos.client_id,  # type: ignore[attr-defined]
+        PAYOS_API_KEY=payos.expected_key,  # type: ignore[attr-defined]
+        PAYOS_CHECKSUM_KEY=payos.checksum_key,  # type: ignore[attr-defined]
+        PAYOS_BASE_URL=payos.base_url,  # type: ignore[attr-defined]
+        SEPAY_API_KEY="screenshots-only",
+        SEPAY_BANK_BIN="970436",
+        SEPAY_ACCOUNT_NUMBER="0071000888888",
+        SEPAY_ACCOUNT_NAME="CONG TY TNHH NEXAI",
     )
     for name in (
         "OPENAI",
@@ -255,19 +267,21 @@ def overflow(page) -> list[str]:  # type: ignore[no-untyped-def]
     )
 
 
-def shoot(base: str, out: Path) -> list[Path]:
+def shoot(base: str, out: Path, payos: object) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     saved: list[Path] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for size, viewport in SIZES.items():
-            saved += shoot_size(browser, base, out, size, viewport)
+            saved += shoot_size(browser, base, out, size, viewport, payos)
         browser.close()
     return saved
 
 
-def shoot_size(browser, base: str, out: Path, size: str, viewport: tuple[int, int]) -> list[Path]:  # type: ignore[no-untyped-def]
+def shoot_size(
+    browser, base: str, out: Path, size: str, viewport: tuple[int, int], payos
+) -> list[Path]:  # type: ignore[no-untyped-def]
     context = browser.new_context(
         viewport={"width": viewport[0], "height": viewport[1]}, device_scale_factor=1
     )
@@ -338,10 +352,33 @@ def shoot_size(browser, base: str, out: Path, size: str, viewport: tuple[int, in
     snap("overview-vi")
     page.goto(base + "/models/gpt-4o/")
     snap("model-vi")
+    pay_in_dong(page, base, snap, payos)
     with page.expect_navigation():
         page.select_option("#lang-select", "en")
     context.close()
     return saved
+
+
+def pay_in_dong(page, base: str, snap, payos) -> None:  # type: ignore[no-untyped-def]
+    """In Vietnamese: the billing page's rails, then 100.000 ₫ by VietQR (the payment
+    page, the bank pays, the credits arrive, the receipt), then the bank-transfer page."""
+    page.goto(base + "/dashboard/billing/")
+    snap("billing-vi")
+    page.get_by_test_id("rail-vietqr").get_by_text("100.000 ₫", exact=True).click()
+    page.get_by_test_id("vietqr-pay").click()
+    page.wait_for_selector("[data-testid=qr] svg")
+    page.wait_for_selector("[data-live-dot]:not(.off)")
+    snap("vietqr")
+    order_code = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    payos.webhook_url = base + "/payos/webhook/"
+    payos.pay(order_code)
+    page.wait_for_selector("[data-testid=pay-state][data-status=paid]")
+    snap("vietqr-paid")
+    page.get_by_test_id("receipt-link").click()
+    page.wait_for_selector("[data-testid=receipt-conversion]")
+    snap("receipt-vnd")
+    page.goto(base + "/dashboard/billing/transfer/")
+    snap("bank-transfer")
 
 
 def main() -> None:
@@ -350,11 +387,14 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        configure(Path(tmp) / "demo.sqlite3")
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes.payos import FakePayOS
+
+    with tempfile.TemporaryDirectory() as tmp, FakePayOS() as payos:
+        configure(Path(tmp) / "demo.sqlite3", payos)
         demo_data()
         with Server() as server:
-            saved = shoot(server.base_url, out)
+            saved = shoot(server.base_url, out, payos)
     for path in saved:
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 

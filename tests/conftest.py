@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -7,6 +9,9 @@ from django.db import connection
 from accounts import keycache
 from core.clock import clock
 from tests.factories import Personas, make_personas
+from tests.fakes.payos import FakePayOS
+from tests.fakes.sepay import FakeSePay
+from tests.rails import SEPAY_KEY, use_payos, use_rate, use_sepay
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,3 +73,23 @@ def live_app(transactional_db: None):  # type: ignore[no-untyped-def]
     server = AsgiServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def vnd_rate(settings) -> int:  # type: ignore[no-untyped-def]
+    """The operator's rate: 25,400 ₫ for US$1, set on 1 December 2026."""
+    return use_rate(settings)
+
+
+@pytest.fixture
+def fake_payos(settings) -> Iterator[FakePayOS]:  # type: ignore[no-untyped-def]
+    """payOS on 127.0.0.1, configured as an operator configures the real one."""
+    with FakePayOS() as fake:
+        yield use_payos(settings, fake)
+
+
+@pytest.fixture
+def fake_sepay(settings) -> Iterator[FakeSePay]:  # type: ignore[no-untyped-def]
+    """SePay watching the operator's account, its webhook key and API token set."""
+    with FakeSePay(webhook_key=SEPAY_KEY) as fake:
+        yield use_sepay(settings, fake)

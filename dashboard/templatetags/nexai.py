@@ -8,8 +8,10 @@ from django import template
 from django.conf import settings
 from django.http import QueryDict
 from django.utils.timesince import timesince
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from billing.exchange import current_rate, format_vnd
 from billing.money import cents_to_usd, credits_to_usd, credits_to_usd_brief
 from dashboard.errors import error_summary as error_summary_of
 from dashboard.errors import error_text
@@ -27,6 +29,25 @@ def usd(credits: int | None) -> str:
 def money(credits: int | None) -> str:
     """Headline and table figures: "$52.04", "$0.253" (see credits_to_usd_brief)."""
     return "" if credits is None else credits_to_usd_brief(credits)
+
+
+@register.filter
+def dong(credits: int | None) -> str:
+    """What credits are worth in đồng at the operator's rate, "≈ 1.270.000 ₫", for the
+    Vietnamese interface (empty in English, or when no rate is set)."""
+    rate = current_rate()
+    if credits is None or rate is None or not (get_language() or "").startswith("vi"):
+        return ""
+    vnd = rate.vnd_for(int(credits))
+    if vnd == 0 and credits:
+        return "< 1 ₫"
+    return "≈ " + format_vnd(vnd)
+
+
+@register.filter
+def vnd(amount: int | None) -> str:
+    """Whole đồng as the interface's language writes them: "100.000 ₫" / "100,000 ₫"."""
+    return "" if amount is None else format_vnd(int(amount))
 
 
 @register.filter

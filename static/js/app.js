@@ -40,14 +40,13 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
-  // ---- top-up: typing an amount picks "Other" ---------------------------------------------
-  var custom = document.querySelector("[data-custom-amount]");
-  if (custom) {
+  // ---- top-up: typing an amount picks "Other" (in that amount's own form) -------------------
+  document.querySelectorAll("[data-custom-amount]").forEach(function (custom) {
     custom.addEventListener("focus", function () {
-      var other = document.querySelector("input[name=preset][value=custom]");
+      var other = custom.form && custom.form.querySelector("input[name=preset][value=custom]");
       if (other) other.checked = true;
     });
-  }
+  });
 
   // ---- confirmation dialogs: <button data-confirm="dialog-id"> ------------------------------
   document.addEventListener("click", function (event) {
@@ -143,6 +142,8 @@
     };
     socket.onmessage = function (message) {
       var data = JSON.parse(message.data);
+      // A payment moved on (paid, cancelled, expired): the page's parts say how.
+      if (data.type === "payment.update") { refreshCards(); return; }
       if (data.type !== "wallet.update") return;
       show("balance", data.balance_display);
       show("balance_credits", data.balance_credits);

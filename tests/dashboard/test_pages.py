@@ -384,3 +384,15 @@ def test_the_app_serves_its_own_static_files_and_nothing_outside_them(client: Cl
     assert client.get("/static/admin/css/base.css").status_code == 200
     for path in ("/static/../manage.py", "/static/%2e%2e/manage.py", "/static/nope.css"):
         assert client.get(path).status_code == 404, path
+
+
+def test_in_vietnamese_prices_are_shown_in_dong_too(
+    client: Client, catalogue: list, vnd_rate: int
+) -> None:
+    page = client.get("/models/gpt-4o-mini/").content.decode()
+    assert "$0.15" in page and "₫" not in page
+    client.post("/i18n/setlang/", {"language": "vi", "next": "/"})
+    # 150,000 credits (US$0.15) per 1M tokens at 25,400 ₫ a dollar: 3,810 ₫.
+    for url in ("/models/", "/models/gpt-4o-mini/"):
+        page = client.get(url).content.decode()
+        assert "$0.15" in page and "≈ 3.810 ₫" in page, url
