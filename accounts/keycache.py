@@ -5,6 +5,13 @@ Two levels: a per-process dict with a one-second life, then the shared Django ca
 on commit, and no process keeps a local copy longer than LOCAL_TTL, so a revoked or
 suspended key stops working everywhere within a second without a database read per
 request.
+
+A snapshot also says whether its owner's account is active, so the keys of a
+deactivated user are refused like revoked ones. A user row saved by any means (a
+service, the admin, `user.save()` in a shell) drops the snapshots of the user's keys
+the same way (`user_saved`, connected in AccountsConfig.ready): the rule must hold
+however the row changes. Only a bulk `QuerySet.update()` of users bypasses it; its
+effect then waits for SHARED_TTL.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, digest_secret, is_well_formed
@@ -33,6 +42,7 @@ class Refusal(StrEnum):
     REVOKED = "revoked"
     SUSPENDED = "suspended"
     EXPIRED = "expired"
+    ACCOUNT_DISABLED = "account_disabled"  # the owner's account was deactivated
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +58,7 @@ class KeySnapshot:
     concurrency: int | None  # requests in flight at once (the key's own cap)
     spend_limit: int | None
     allowed_models: tuple[str, ...]
+    user_active: bool = True  # the owner's account (User.is_active)
 
     @classmethod
     def of(cls, key: ApiKey) -> KeySnapshot:
@@ -61,6 +72,7 @@ class KeySnapshot:
             concurrency=key.concurrency,
             spend_limit=key.spend_limit,
             allowed_models=tuple(key.allowed_models or ()),
+            user_active=key.user.is_active,
         )
 
     def allows_model(self, model_id: str) -> bool:
@@ -94,6 +106,29 @@ def forget(digest: str) -> None:
     cache.delete(_cache_key(digest))
 
 
+def forget_user(user_id: int) -> None:
+    """Drop the snapshots of every key of a user (their account changed)."""
+    digests = list(ApiKey.objects.filter(user_id=user_id).values_list("digest", flat=True))
+    for digest in digests:
+        _local.pop(digest, None)
+    if digests:
+        cache.delete_many([_cache_key(digest) for digest in digests])
+
+
+def user_saved(
+    sender: Any, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any
+) -> None:
+    """post_save of User: a change of `is_active` must reach every process within a
+    second, however it was made. Forgotten now for this process, and again once
+    committed, so no process can have re-cached the old state in between. Saves that
+    name their fields without `is_active` (a login's last_login) cost nothing."""
+    if created or (update_fields is not None and "is_active" not in update_fields):
+        return
+    user_id = instance.pk
+    forget_user(user_id)
+    transaction.on_commit(lambda: forget_user(user_id))
+
+
 def clear_local() -> None:
     _local.clear()
 
@@ -109,6 +144,8 @@ def _judge(snapshot: KeySnapshot | str) -> AuthResult:
         return AuthResult(None, Refusal.UNKNOWN)
     if snapshot.status == ApiKey.Status.REVOKED:
         return AuthResult(snapshot, Refusal.REVOKED)
+    if not snapshot.user_active:
+        return AuthResult(snapshot, Refusal.ACCOUNT_DISABLED)
     if snapshot.status == ApiKey.Status.SUSPENDED:
         return AuthResult(snapshot, Refusal.SUSPENDED)
     if snapshot.expires_at is not None and snapshot.expires_at <= timezone.now():
@@ -125,7 +162,7 @@ def _precheck(secret: str | None) -> AuthResult | None:
 
 
 def _load(digest: str) -> KeySnapshot | str:
-    key = ApiKey.objects.filter(digest=digest).first()
+    key = ApiKey.objects.select_related("user").filter(digest=digest).first()
     return KeySnapshot.of(key) if key else _MISSING
 
 

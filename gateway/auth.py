@@ -15,6 +15,10 @@ _REFUSALS: dict[Refusal, GatewayError] = {
     Refusal.REVOKED: forbidden("key_revoked", "This API key has been revoked."),
     Refusal.SUSPENDED: forbidden("key_suspended", "This API key is suspended. Contact support."),
     Refusal.EXPIRED: forbidden("key_expired", "This API key has expired."),
+    Refusal.ACCOUNT_DISABLED: forbidden(
+        "account_disabled",
+        "The account this API key belongs to has been deactivated. Contact support.",
+    ),
 }
 
 

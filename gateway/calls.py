@@ -12,6 +12,7 @@ much to reserve, what to send each upstream, how to read, meter and write the an
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ from gateway.upstream import Attempt
 from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
+from providers.redaction import scrub_event
 from providers.translation import TranslationError, TranslationNotes
 from providers.translation.sse import sse_data
 from providers.translation.usage import Usage
@@ -227,11 +229,17 @@ class PassthroughCall(Call):
         return self.meter(raw, content_type)
 
 
+@dataclass
 class BytesDecoder(ChatStreamDecoder):
     """A stream of bytes that are not chat (audio, or events the gateway does not
-    read): every chunk is forwarded as it came."""
+    read): every chunk is forwarded as it came, but for an error event in an SSE
+    stream, the upstream's words, which are scrubbed of credentials."""
+
+    sse: bool = False
 
     def feed(self, data: bytes) -> list[StreamPiece]:
+        if self.sse and b'"error"' in data:
+            data = scrub_event(data)
         return [StreamPiece({}, raw=data)] if data else []
 
 

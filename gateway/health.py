@@ -156,10 +156,10 @@ async def failed(
             candidate.pair, error=error, threshold=FAILURES_TO_OPEN, base_s=base_open(),
             max_s=MAX_OPEN,
         )  # fmt: skip
-    _note_in_database(candidate.key.id, _summary(status, error, key_refused))
+    _note_in_database(candidate.key.id, _summary(status, error, key_refused=key_refused))
 
 
-def _summary(status: int | None, error: str, key_refused: bool = False) -> str:
+def _summary(status: int | None, error: str, *, key_refused: bool) -> str:
     """What the key's row says (its admin list): the kind of failure, not its detail."""
     if key_refused:
         return f"upstream refused the key ({status})"

@@ -96,8 +96,11 @@ class StoredResponse(models.Model):
     )
     model = models.CharField(max_length=120)
     body = models.JSONField()
-    # The whole conversation up to and including this response, as chat messages.
-    messages = models.JSONField(default=list)
+    # The whole conversation up to and including this response, as chat messages; null
+    # for a forwarded response chat cannot express (item references, files by id...):
+    # kept only to say whose it is, so that its owner, and no one else, can continue it
+    # on the upstream that made it.
+    messages = models.JSONField(default=list, null=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -49,7 +49,7 @@ from providers import http
 from providers.adapters import Adapter, UpstreamRequest
 from providers.adapters.base import ChatStreamDecoder, StreamPiece
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
-from providers.redaction import redact_bytes, redact_error
+from providers.redaction import client_body, media_type
 
 log = logging.getLogger(__name__)
 
@@ -376,8 +376,10 @@ async def _whole(
     ticket.first_byte = time.monotonic()
     await settle(**_served(ticket, attempt, {"charge": metered.charge, **metered.values}))
     await call.before_last_bytes()
-    # Every byte toward the client passes the one redaction of upstream secrets.
-    response = HttpResponse(redact_bytes(metered.content), content_type=metered.content_type)
+    # What the customer wrote and the model said goes out untouched; only what the
+    # upstream says of itself (a 2xx body's error, its content type) is cleaned.
+    content_type = media_type(metered.content_type, "application/json")
+    response = HttpResponse(client_body(metered.content, content_type), content_type=content_type)
     return _with_headers(ticket, call, response)
 
 
@@ -407,7 +409,7 @@ async def _stream(
         # error event): a failure, not an empty answer, and still early enough to
         # say so with a status.
         err = relay.failure or errors.upstream_failed(
-            redact_error(first[0].error["message"]) if first else "The upstream failed."
+            first[0].error["message"] if first else "The upstream failed."
         )
         await attempt.failed(err.message)
         await relay.close(charge=0, **_failure(err))
@@ -519,8 +521,9 @@ class _StreamRelay:
                     await self.close(**self.outcome)
                     await self.call.before_last_bytes()
                 if payload:
-                    # Upstream error events may quote a key: every byte is redacted.
-                    yield redact_bytes(payload)
+                    # Upstream error events were scrubbed where they were read
+                    # (providers.adapters); everything else is the model's.
+                    yield payload
                 if self.done:
                     return
                 pieces = await self._next()
@@ -536,7 +539,7 @@ class _StreamRelay:
             )
             await self.attempt.failed(err.message)
             await self.close(**_failure(err))
-            yield redact_bytes(self.stream.emitter.error(err))
+            yield self.stream.emitter.error(err)
         finally:
             await self.close(**self.outcome)
 

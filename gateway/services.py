@@ -13,9 +13,10 @@ def stored_response_create(
     user_id: int,
     model: str,
     body: dict[str, Any],
-    messages: list[dict[str, Any]],
+    messages: list[dict[str, Any]] | None,
 ) -> StoredResponse:
-    """Keep a Responses API result for GET and for `previous_response_id`."""
+    """Keep a Responses API result for GET and for `previous_response_id` (`messages`
+    None: it can be continued only on the upstream that made it)."""
     return StoredResponse.objects.create(
         response_id=response_id, user_id=user_id, model=model, body=body, messages=messages
     )

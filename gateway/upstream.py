@@ -27,7 +27,7 @@ from providers.adapters import Adapter, UpstreamRequest, adapter_for
 from providers.adapters.base import Unsupported, Verdict
 from providers.catalogue import ModelInfo, RouteInfo, UpstreamKey
 from providers.health import CLOSED, HALF_OPEN
-from providers.redaction import redact_error
+from providers.redaction import client_message, for_staff
 from providers.translation import TranslationError
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ async def open_call(model: ModelInfo, build: Build, gone: Callable[[], bool] = _
     (a TranslationError names the field), 503 when no route has a usable key, 504 when
     the attempts timed out or the deadline passed, 502 when they failed otherwise (or
     every candidate is failing and already being tried), and the upstream's own 4xx
-    (as a 400 with its message, secrets removed) when the request itself is at fault.
+    (as a 400 with its message, credentials scrubbed) when the request itself is at fault.
     """
     call = _Call(model, build, gone)
     candidates = await health.candidates(model)
@@ -232,7 +232,10 @@ async def _refuse(
 ) -> str:
     """Deal with a non-2xx answer: say what to try next, or raise when the client's
     request is what the upstream refused. What the answer means is its kind's to say
-    (Adapter.classify): Google refuses a bad key with a 400, for one."""
+    (Adapter.classify): Google refuses a bad key with a 400, for one. Only when the client's
+    request is at fault does the client read what the upstream said (cleaned of
+    anything shaped like a credential); staff read every failure in the key's health,
+    its secret replaced too."""
     status = response.status_code
     try:
         content = await response.aread()
@@ -241,8 +244,8 @@ async def _refuse(
     finally:
         await response.aclose()
     verdict = adapter.classify(status, content)
-    said = redact_error(adapter.error_message(status, content), c.key.secret)
-    error = f"upstream answered {status}" + (f": {said}" if said else "")
+    said = adapter.error_message(status, content)
+    error = f"upstream answered {status}" + (f": {for_staff(said, c.key.secret)}" if said else "")
     if verdict is Verdict.RATE_LIMITED:
         wait = health.retry_after(response)
         await health.failed(c, error=error, latency_ms=latency_ms, status=429, retry_after=wait)
@@ -258,6 +261,7 @@ async def _refuse(
         return NEXT_ROUTE
     # The client's request is at fault: the upstream itself is fine.
     await health.succeeded(c, latency_ms=latency_ms)
+    told = client_message(said)
     if verdict is Verdict.TOO_LARGE:
-        raise errors.too_large(said or "The upstream refused the request as too large.")
-    raise errors.invalid(said or f"The upstream refused the request ({status}).")
+        raise errors.too_large(told or "The upstream refused the request as too large.")
+    raise errors.invalid(told or f"The upstream refused the request ({status}).")

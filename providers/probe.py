@@ -15,7 +15,7 @@ from providers.adapters import adapter_for
 from providers.adapters.base import Unsupported
 from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
 from providers.models import ProviderKey, Route
-from providers.redaction import also_redact, redact_error
+from providers.redaction import for_staff
 
 PROMPT = "Reply with the single word OK."
 
@@ -86,10 +86,9 @@ async def _send(route: Route, key: ProviderKey) -> Probe:
 
 def provider_key_test(*, key: ProviderKey, route: Route) -> Probe:
     """Send the tiny request (from a sync view: its own event loop) and report."""
-    also_redact([key.secret])
     try:
         probe = asyncio.run(_send(route, key))
     except (Unsupported, ValueError) as exc:
         probe = Probe(False, None, 0, str(exc))
-    answer = redact_error(probe.answer, key.secret)[:300]
+    answer = for_staff(probe.answer, key.secret)[:300]
     return Probe(probe.ok, probe.status, probe.latency_ms, answer)

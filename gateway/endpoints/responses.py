@@ -6,6 +6,10 @@ the conversation so far, so `previous_response_id` works whatever the upstream; 
 stored response belongs to the user whose key created it, and is invisible to anyone
 else. A response is stored once its body exists and before its last bytes reach the
 client, so a request that chains on it right away always finds it.
+
+Forwarded to an upstream that speaks the Responses API, a request is still answered
+404 for a `previous_response_id` the gateway has not kept for the caller: the
+upstream would resolve it under the operator's key, whoever made it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from gateway.calls import ChatCall, metering_body, speaks
 from gateway.dialects import NativeEmitter, ResponsesEmitter
 from gateway.errors import OPENAI, GatewayError
 from gateway.relay import Endpoint, Stream
-from gateway.stored_responses import ResponseKeeper, stored_messages
+from gateway.stored_responses import Previous, ResponseKeeper, previous_response
 from gateway.upstream import Attempt
 from providers.catalogue import ModelInfo
 from providers.translation import TranslationError, TranslationNotes, responses_request_to_chat
@@ -47,6 +51,27 @@ def not_found(response_id: str, *, param: str | None = None) -> GatewayError:
     )  # fmt: skip
 
 
+async def owned_previous(body: dict[str, Any], user_id: int, *, native: bool) -> Previous | None:
+    """The caller's own response named by `previous_response_id`, if the body names
+    one. An id the gateway has not kept for this caller is a 404 and never reaches an
+    upstream: one that speaks the Responses API would resolve it under the operator's
+    key, shared by every customer."""
+    response_id = body.get("previous_response_id")
+    if response_id is None:
+        return None
+    previous = await previous_response(response_id, user_id)
+    if previous is None:
+        raise not_found(response_id, param="previous_response_id")
+    if previous.messages is None and not native:
+        raise errors.invalid(
+            f"Response '{response_id}' can only be continued on a model served by the "
+            "upstream's own Responses API, where it was made.",
+            param="previous_response_id",
+            code="previous_response_not_portable",
+        )
+    return previous
+
+
 class ResponsesCall(ChatCall):
     def __init__(self, body: dict[str, Any], user_id: int) -> None:
         super().__init__(body=body, chat_body={}, emitter=None)  # type: ignore[arg-type]
@@ -56,15 +81,10 @@ class ResponsesCall(ChatCall):
 
     async def prepare(self, model: ModelInfo) -> None:
         native = speaks(model, RESPONSES)
-        history = None
-        if (previous := self.body.get("previous_response_id")) is not None:
-            history = await stored_messages(previous, self.user_id)
-            # Forwarded as written, a chain on the upstream's own stored responses
-            # is the upstream's to resolve.
-            if history is None and not native:
-                raise not_found(previous, param="previous_response_id")
+        previous = await owned_previous(self.body, self.user_id, native=native)
+        history = previous.messages if previous else None
         if self.body.get("store") is not False:
-            self.keeper = ResponseKeeper(user_id=self.user_id, body=self.body, history=history)
+            self.keeper = ResponseKeeper(user_id=self.user_id, body=self.body, previous=previous)
         if native:
             self.native, self.emitter = RESPONSES, NativeEmitter(OPENAI)
             # Forwarded as written: nothing is dropped, the translation only meters.

@@ -21,6 +21,7 @@ from gateway.errors import OPENAI
 from gateway.relay import Endpoint, Metered, Stream
 from gateway.upstream import Attempt
 from providers.catalogue import ModelInfo
+from providers.redaction import media_type
 
 
 class SpeechCall(PassthroughCall):
@@ -51,9 +52,11 @@ class SpeechCall(PassthroughCall):
         return {"charge": self.charge, "units": self.characters}
 
     def streamed(self, attempt: Attempt) -> Stream:
-        content_type = attempt.response.headers.get("content-type", "application/octet-stream")
+        content_type = media_type(
+            attempt.response.headers.get("content-type"), "application/octet-stream"
+        )
         return Stream(
-            BytesDecoder(model=str(self.model_id)),
+            BytesDecoder(model=str(self.model_id), sse=self.sse),
             BytesEmitter(sse=self.sse),
             FixedMeter(self.charge, units=self.characters),
             content_type=content_type,

@@ -14,6 +14,7 @@ from providers.adapters.base import (
     TranslatingStreamDecoder,
     UpstreamRequest,
     Verdict,
+    failed_piece,
 )
 from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
 from providers.translation import (
@@ -58,6 +59,11 @@ class AnthropicNativeStreamDecoder(AnthropicStreamDecoder):
             return [StreamPiece({}, raw=frame)]
         first, *rest = chunks
         return [StreamPiece(first, raw=frame), *(StreamPiece(chunk, raw=b"") for chunk in rest)]
+
+    def _failed_piece(self, name: str, data: str, error: dict[str, Any]) -> StreamPiece:
+        # Forwarded as Anthropic's own error event, credentials scrubbed.
+        frame = f"event: {name}\ndata: {data}\n\n".encode()
+        return failed_piece(self.failure(error), frame)
 
 
 class AnthropicAdapter(Adapter):

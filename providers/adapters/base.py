@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
+from providers.redaction import client_message, scrub_event
 from providers.translation import SSEParser
 
 
@@ -35,11 +36,24 @@ class StreamPiece:
 
     `error` is set when the upstream reported a failure inside its stream (after the
     200): `{"type", "message"}`; the gateway ends the client's stream with an error
-    event in the client's dialect."""
+    event in the client's dialect. Made by `failed_piece`, the one place an upstream's
+    stream error enters: its message and bytes are scrubbed of credentials there."""
 
     chunk: dict[str, Any]
     raw: bytes | None = None
     error: dict[str, Any] | None = None
+
+
+def stream_failure(kind: Any, message: Any) -> dict[str, str]:
+    """An upstream's error inside its stream as {type, message}, fit for a client."""
+    said = client_message(str(message or "")) or "The upstream failed mid-stream."
+    return {"type": str(kind or "api_error"), "message": said}
+
+
+def failed_piece(failure: dict[str, str], raw: bytes | None = None) -> StreamPiece:
+    """The piece for an upstream's error event: `failure` from `stream_failure`, and
+    the event's own bytes (forwarded to callers in the upstream's dialect) scrubbed."""
+    return StreamPiece({}, raw=scrub_event(raw) if raw is not None else None, error=failure)
 
 
 class Unsupported(Exception):
@@ -101,10 +115,7 @@ class TranslatingStreamDecoder(ChatStreamDecoder):
 
     def failure(self, error: dict[str, Any]) -> dict[str, str]:
         """The upstream's error event as {type, message}."""
-        return {
-            "type": str(error.get("type") or "api_error"),
-            "message": str(error.get("message") or "The upstream failed mid-stream."),
-        }
+        return stream_failure(error.get("type"), error.get("message"))
 
     def reasoning_in(self, event: dict[str, Any]) -> str:
         """The reasoning text an upstream event carries (subclasses know where)."""
@@ -114,9 +125,13 @@ class TranslatingStreamDecoder(ChatStreamDecoder):
         """The pieces for one upstream event (subclasses may keep its bytes)."""
         return [StreamPiece(chunk) for chunk in chunks]
 
+    def _failed_piece(self, name: str, data: str, error: dict[str, Any]) -> StreamPiece:
+        """The piece for the upstream's error event (subclasses may keep its bytes)."""
+        return failed_piece(self.failure(error))
+
     def _pieces(self, events: list[tuple[str, str]]) -> list[StreamPiece]:
         pieces: list[StreamPiece] = []
-        for _name, data in events:
+        for name, data in events:
             if self._failed:
                 break
             try:
@@ -127,10 +142,13 @@ class TranslatingStreamDecoder(ChatStreamDecoder):
                 continue
             if reasoning := self.reasoning_in(event):
                 self.reasoning_bytes += len(reasoning.encode())
-            pieces.extend(self._wrap(_name, data, self._translator.feed(event)))
+            chunks = self._translator.feed(event)
             if self._translator.error is not None:
+                # The error event itself carries no output: only the error piece.
                 self._failed = True
-                pieces.append(StreamPiece({}, error=self.failure(self._translator.error)))
+                pieces.append(self._failed_piece(name, data, self._translator.error))
+                continue
+            pieces.extend(self._wrap(name, data, chunks))
         return pieces
 
 
@@ -209,7 +227,7 @@ class Adapter:
         return error if isinstance(error, dict) else {}
 
     def error_message(self, status: int, content: bytes) -> str:
-        """The upstream's own explanation of a 4xx, for the client (secrets removed)."""
+        """The upstream's own explanation of a 4xx, as it said it (the caller scrubs it)."""
         try:
             data = orjson.loads(content)
         except orjson.JSONDecodeError:

@@ -15,8 +15,10 @@ from providers.adapters.base import (
     TranslatingStreamDecoder,
     UpstreamRequest,
     Verdict,
+    stream_failure,
 )
 from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
+from providers.redaction import scrub_json
 from providers.translation import GeminiStreamToChat, SSEParser, gemini_response_to_chat
 from providers.translation.gemini import chat_request_to_gemini
 from providers.translation.usage import Usage
@@ -28,14 +30,6 @@ METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
 # Google answers a key it does not accept (unknown, deleted, expired) with a 400
 # INVALID_ARGUMENT naming one of these reasons, not with a 401.
 KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
-
-
-def _failure(error: dict[str, Any]) -> dict[str, str]:
-    # Google's errors name their kind in `status` (RESOURCE_EXHAUSTED...).
-    return {
-        "type": str(error.get("status") or "api_error"),
-        "message": str(error.get("message") or "The upstream failed mid-stream."),
-    }
 
 
 class GeminiStreamDecoder(TranslatingStreamDecoder):
@@ -60,7 +54,8 @@ class GeminiStreamDecoder(TranslatingStreamDecoder):
         return "".join(texts)
 
     def failure(self, error: dict[str, Any]) -> dict[str, str]:
-        return {**super().failure(error), "type": _failure(error)["type"]}
+        # Google's errors name their kind in `status` (RESOURCE_EXHAUSTED...).
+        return stream_failure(error.get("status"), error.get("message"))
 
 
 class GeminiNativeStreamDecoder(ChatStreamDecoder):
@@ -98,9 +93,11 @@ class GeminiNativeStreamDecoder(ChatStreamDecoder):
                 continue
             if isinstance(chunk.get("error"), dict):
                 self._failed = True
-                pieces.append(
-                    StreamPiece({}, raw=orjson.dumps(chunk), error=_failure(chunk["error"]))
-                )
+                error = chunk["error"]
+                failure = stream_failure(error.get("status"), error.get("message"))
+                # The upstream's own words reach the caller scrubbed, like every
+                # upstream error event (providers.redaction).
+                pieces.append(StreamPiece({}, raw=orjson.dumps(scrub_json(chunk)), error=failure))
                 break
             raw = self._renamed(data.encode(), chunk.get("modelVersion"))
             chats = self._translator.feed(chunk)

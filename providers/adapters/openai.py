@@ -14,8 +14,11 @@ from providers.adapters.base import (
     StreamPiece,
     UpstreamRequest,
     Verdict,
+    failed_piece,
+    stream_failure,
 )
 from providers.catalogue import ProviderInfo, RouteInfo, UpstreamKey
+from providers.redaction import scrub_event, scrub_json
 from providers.translation.usage import Usage
 
 _DONE = b"[DONE]"
@@ -65,14 +68,15 @@ class OpenAIStreamDecoder(ChatStreamDecoder):
         if not isinstance(chunk, dict):
             return None
         error = chunk.get("error")
-        if isinstance(error, dict) and not chunk.get("choices"):
+        if not error:
+            return StreamPiece(chunk=chunk, raw=raw)
+        if not chunk.get("choices"):
             # An error sent inside the 200 stream, after output started.
-            failure = {
-                "type": str(error.get("type") or "api_error"),
-                "message": str(error.get("message") or "The upstream failed mid-stream."),
-            }
-            return StreamPiece(chunk={}, raw=raw, error=failure)
-        return StreamPiece(chunk=chunk, raw=raw)
+            said = error if isinstance(error, dict) else {"message": error}
+            return failed_piece(stream_failure(said.get("type"), said.get("message")), raw)
+        # A chunk that ends its choice with an error (OpenRouter's finish_reason
+        # "error"): still a chunk, but its error is the upstream's words.
+        return StreamPiece(chunk={**chunk, "error": scrub_json(error)}, raw=scrub_event(raw))
 
 
 class ResponsesNativeStreamDecoder(OpenAIStreamDecoder):
@@ -94,11 +98,8 @@ class ResponsesNativeStreamDecoder(OpenAIStreamDecoder):
         if kind in ("error", "response.failed"):
             error = event if kind == "error" else (event.get("response") or {}).get("error")
             error = error if isinstance(error, dict) else {}
-            failure = {
-                "type": str(error.get("type") or error.get("code") or "api_error"),
-                "message": str(error.get("message") or "The upstream failed mid-stream."),
-            }
-            return StreamPiece(chunk={}, raw=raw, error=failure)
+            failure = stream_failure(error.get("type") or error.get("code"), error.get("message"))
+            return failed_piece(failure, raw)
         return StreamPiece(chunk=self._chunk(kind, event), raw=raw)
 
     def _chunk(self, kind: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -121,3 +121,49 @@ def test_a_key_is_found_by_secret_or_by_its_visible_prefix() -> None:
     assert api_key_find(secret_or_prefix=created.secret) == created.key
     assert api_key_find(secret_or_prefix=created.key.prefix) == created.key
     assert api_key_find(secret_or_prefix="sk-nx-nothing") is None
+
+
+def test_a_deactivated_users_keys_are_refused_and_work_again_once_reactivated(
+    django_capture_on_commit_callbacks,
+) -> None:
+    user = make_user()
+    first, second = make_key(user), make_key(user)
+    assert authenticate(first.secret).ok and authenticate(second.secret).ok  # both cached
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = False
+        user.save()  # as the admin's form, or a shell, does
+    assert authenticate(first.secret).refusal == Refusal.ACCOUNT_DISABLED
+    assert authenticate(second.secret).refusal == Refusal.ACCOUNT_DISABLED
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = True
+        user.save()
+    assert authenticate(first.secret).ok and authenticate(second.secret).ok
+
+
+def test_another_process_stops_accepting_a_deactivated_users_key_within_a_second(
+    django_capture_on_commit_callbacks,
+) -> None:
+    user = make_user()
+    created = make_key(user)
+    assert authenticate(created.secret).ok  # this process holds a local copy
+    mine = dict(keycache._local)
+    # Another process deactivates the user: its save drops the shared entries (and its
+    # own copies), not this process's local copy, which lives at most LOCAL_TTL.
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = False
+        user.save()
+    keycache._local.update(mine)
+    assert authenticate(created.secret).ok
+    clock.advance(keycache.LOCAL_TTL + 0.001)
+    assert authenticate(created.secret).refusal == Refusal.ACCOUNT_DISABLED
+
+
+def test_a_login_saving_the_user_does_not_touch_the_key_cache(
+    django_assert_num_queries,
+) -> None:
+    user = make_user()
+    created = make_key(user)
+    assert authenticate(created.secret).ok
+    with django_assert_num_queries(1):  # the UPDATE of last_login, nothing more
+        user.last_login = timezone.now()
+        user.save(update_fields=["last_login"])

@@ -116,6 +116,22 @@ def test_a_revoked_key_no_longer_authenticates(api: Client, personas: Personas) 
     assert api.get("/api/balance/").status_code == 401
 
 
+def test_a_deactivated_user_is_refused_by_key_and_by_session(
+    api: Client, funded_client: Client, personas: Personas
+) -> None:
+    assert api.get("/api/balance/").status_code == 200
+    assert funded_client.get("/api/balance/").status_code == 200
+    personas.funded.is_active = False
+    personas.funded.save()
+    refused = api.get("/api/balance/")
+    assert refused.status_code == 401 and "account_disabled" in refused.json()["detail"]
+    assert funded_client.get("/api/balance/").status_code == 401  # the session is void
+    assert funded_client.get("/dashboard/").status_code == 302  # back to the login page
+    personas.funded.is_active = True
+    personas.funded.save()
+    assert api.get("/api/balance/").status_code == 200
+
+
 def test_balance(api: Client) -> None:
     data = api.get("/api/balance/").json()
     assert data["balance"] == 100_000_000 and data["currency"] == "credits"

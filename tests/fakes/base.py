@@ -409,6 +409,9 @@ class FakeServer:
             # provider's usual one), e.g. one quoting the upstream key.
             self.stream_error_message: str | None = None
             self.include_usage = True
+            # The model repeats the last user message word for word (a model told to
+            # repeat what it is given), instead of `reply`'s text.
+            self.echo_prompt = False
             # A stream written in one piece, end included, as an upstream with its
             # whole answer ready does (no scripted interruptions then).
             self.whole_streams = False

@@ -106,6 +106,16 @@ def openai_error(
     }
 
 
+def _last_user_text(messages: list[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
 def _embedding_vector(text: str, dims: int) -> list[float]:
     """Deterministic per input; multiples of 1/256 so float32 round-trips exactly."""
     digest = b""
@@ -331,6 +341,8 @@ class FakeOpenAI(FakeServer):
                 "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
             )
         reply = self.next_reply()
+        if self.echo_prompt:
+            reply = Reply(text=_last_user_text(body["messages"]) or "(nothing)")
         if body.get("stream"):
             return self._chat_stream(body, model, reply)
         message: dict[str, Any] = {
@@ -523,6 +535,9 @@ class FakeOpenAI(FakeServer):
         self, req: RecordedRequest, match: re.Match[str], model: str | None = None
     ) -> Response:
         """Codex's history compaction: the history as one opaque compaction item."""
+        unknown = self._unknown_previous(req.json if isinstance(req.json, dict) else {})
+        if unknown is not None:
+            return unknown
         reply = self.next_reply()
         usage = {
             "input_tokens": reply.prompt_tokens,
@@ -546,6 +561,9 @@ class FakeOpenAI(FakeServer):
             return self._bad_request(
                 "Missing required parameter: 'model'.", "model", "missing_required_parameter"
             )
+        unknown = self._unknown_previous(body)
+        if unknown is not None:
+            return unknown
         reply = self.next_reply()
         rid = random_id("resp_", 48)
         msg_id = random_id("msg_", 48)
@@ -634,6 +652,18 @@ class FakeOpenAI(FakeServer):
             return sse(payload, "error")
 
         return Stream(frames(), error_frame=error_frame)
+
+    def _unknown_previous(self, body: dict) -> Response | None:
+        """OpenAI resolves `previous_response_id` among the responses stored under the
+        account: any key of it, whoever made them."""
+        previous = body.get("previous_response_id")
+        if previous is None or previous in self.stored_responses:
+            return None
+        return self._bad_request(
+            f"Previous response with id '{previous}' not found.",
+            "previous_response_id",
+            "previous_response_not_found",
+        )
 
     def _get_response(self, req: RecordedRequest, match: re.Match[str]) -> Response:
         stored = self.stored_responses.get(match.group("rid"))

@@ -189,3 +189,33 @@ def test_a_revoked_key_stops_working_on_every_process_within_a_second(
         time.sleep(0.02)
     assert set(refused) == set(two_gateways)
     assert max(refused.values()) <= LOCAL_TTL + 0.2  # the request itself takes a little
+
+
+def _until(urls: list[str], secret: str, status: int, within: float) -> set[str]:
+    """The servers among `urls` that answered `status` within `within` seconds, asked
+    over and over (a local copy's expiry announces itself to no one)."""
+    started, found = time.monotonic(), set()
+    while len(found) < len(urls) and time.monotonic() - started < within:
+        for url in urls:
+            if url not in found and _post(url, secret) == status:
+                found.add(url)
+        time.sleep(0.02)
+    return found
+
+
+def test_a_deactivated_users_keys_stop_working_on_every_process_within_a_second(
+    two_gateways: list[str], openai_catalogue: AiModel, django_capture_on_commit_callbacks
+) -> None:
+    from accounts.keycache import LOCAL_TTL
+
+    user = make_user(credits=100_000_000)
+    key = make_key(user)
+    assert [_post(url, key.secret) for url in two_gateways] == [200, 200]  # cached on both
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = False
+        user.save()  # as the admin's form or a shell does, in this third process
+    assert _until(two_gateways, key.secret, 403, LOCAL_TTL + 0.5) == set(two_gateways)
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = True
+        user.save()
+    assert _until(two_gateways, key.secret, 200, LOCAL_TTL + 0.5) == set(two_gateways)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from accounts import keycache
-from accounts.models import ApiKey
+from accounts.models import ApiKey, User
 from billing import balances
 from billing.services import ledger_post
 from core.clock import clock
@@ -35,6 +35,15 @@ def _post(customer: Customer, model: str = "gpt-4o") -> int:
 def test_a_key_revoked_by_another_process_stops_working(customer: Customer) -> None:
     assert _post(customer) == 200
     ApiKey.objects.filter(pk=customer.key.key.pk).update(status=ApiKey.Status.REVOKED)
+    clock.advance(keycache.LOCAL_TTL + 0.001)  # this process's copies have expired
+    assert _post(customer) == 403
+
+
+def test_a_user_deactivated_by_another_process_has_their_keys_refused(
+    customer: Customer,
+) -> None:
+    assert _post(customer) == 200
+    User.objects.filter(pk=customer.user.pk).update(is_active=False)
     clock.advance(keycache.LOCAL_TTL + 0.001)  # this process's copies have expired
     assert _post(customer) == 403
 

@@ -108,6 +108,31 @@ def test_403_for_revoked_suspended_and_not_allowed(
     ).json()["data"]] == ["text-embedding-3-small"]  # fmt: skip
 
 
+def test_403_for_every_key_of_a_deactivated_user_until_reactivated(
+    gateway: AsgiServer, openai_catalogue: AiModel, django_capture_on_commit_callbacks
+) -> None:
+    customer = customer_for(gateway)
+    assert post(customer, gateway).status_code == 200  # the key is now cached everywhere
+    user = customer.user
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = False
+        user.save()  # from the admin or a shell
+    error = assert_error(post(customer, gateway), 403, "permission_error", "account_disabled")
+    assert "deactivated" in error["message"]
+    claude = httpx.post(
+        f"{gateway.base_url}/v1/messages",
+        json={"model": "gpt-4o", "max_tokens": 10, "messages": HELLO},
+        headers={"x-api-key": customer.key.secret},
+        timeout=20,
+    )
+    assert claude.status_code == 403
+    assert claude.json()["error"]["type"] == "permission_error"
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = True
+        user.save()
+    assert post(customer, gateway).status_code == 200
+
+
 def test_404_for_an_unknown_or_disabled_model(customer: Customer, gateway: AsgiServer) -> None:
     assert_error(
         post(customer, gateway, {"model": "nope", "messages": HELLO}),
